@@ -154,8 +154,8 @@ def finish(ctx: BuildContext, root: Path, uuid: str) -> None:
         # The public keys go into the manifest: a client can pin them before first contact.
         fps = []
         for pub in sorted((root / "etc/ssh").glob("ssh_host_*_key.pub")):
-            kind, key = pub.read_text().split()[:2]
-            fps.append(f"{kind} {key}")
+            kind, blob = pub.read_text().split()[:2]
+            fps.append(f"{kind} {blob}")
         ctx.facts["ssh_host_keys"] = fps
     chroot(ctx, root, ["apt-get", "clean"])
     for lists in (root / "var/lib/apt/lists").glob("*_*"):
