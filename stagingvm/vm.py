@@ -225,8 +225,8 @@ class Manager:
         """Delete old volumes of base *name* that no stagingvm domain still uses."""
         in_use = {
             found.metadata.base_volume
-            for dom in self.conn.listAllDomains(0)
-            if (found := vdomain.facts(dom)).metadata is not None
+            for _dom, found in vdomain.owned_domains(self.conn)
+            if found.metadata is not None
         }
         for vol in bases.stale_volumes(pool, self.settings.data_dir, name):
             if vol not in in_use:
@@ -526,11 +526,7 @@ class Manager:
     def list(self) -> list[VMInfo]:
         """stagingvm's VMs (domains with its metadata), sorted by name."""
         net = self._network()
-        infos = []
-        for dom in self.conn.listAllDomains(0):
-            found = vdomain.facts(dom)
-            if found.metadata is not None:
-                infos.append(self._info(dom, found, net))
+        infos = [self._info(dom, found, net) for dom, found in vdomain.owned_domains(self.conn)]
         return sorted(infos, key=lambda info: info.name)
 
     @_libvirt_errors

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SilentProbes, add_base, make_manager, with_timeouts
+from corehelpers import SilentProbes, add_base, make_manager, with_timeouts
 
 from stagingvm import xmlrender
 from stagingvm.errors import (
@@ -67,7 +67,7 @@ def test_start_without_wait_creates_a_running_vm(manager: Manager, base: bases.B
 
 
 def test_start_with_wait_runs_every_phase(settings: Settings, conn: Any, routes_file: Path) -> None:
-    from conftest import ReadyProbes
+    from corehelpers import ReadyProbes
 
     probes = ReadyProbes()
     manager = make_manager(settings, conn, routes_file, probes=probes)
