@@ -301,3 +301,17 @@ def test_address_and_ssh_target(manager: Manager, base: bases.BaseImage) -> None
     manager.stop("addr", force=True)
     with pytest.raises(NotFoundError, match="no IPv4 address"):
         manager.address("addr")
+
+
+def test_accel_setting_picks_the_domain_type(
+    settings: Settings, conn: Any, routes_file: Path
+) -> None:
+    from dataclasses import replace
+
+    manager = Manager(
+        replace(settings, accel="tcg"), conn=conn, routes_path=routes_file, probes=SilentProbes()
+    )
+    add_base(manager)
+    info = manager.start("soft", base="base", wait=False)
+    assert info.domain_type == "qemu"
+    assert manager._accel() == ("qemu", settings.timeouts.tcg_factor)
