@@ -41,7 +41,7 @@ def ensure_event_loop() -> None:
     """Register libvirt's default event loop and run it in a daemon thread (once per process).
 
     It must be registered *before* a connection is opened for that connection's streams to
-    get events, which is why :func:`attach_console` opens a connection of its own.
+    get events, which is why :func:`attach` opens a connection of its own.
     """
     global _loop_started
     import libvirt
@@ -82,7 +82,7 @@ class _Session:
             self.done.set()
 
 
-def attach_console(
+def attach(
     uri: str,
     name: str,
     *,

@@ -30,9 +30,9 @@ URI = os.environ.get("STAGINGVM_E2E_URI", "qemu:///system")
 REPO = Path(__file__).resolve().parents[2]
 DRIVER = """
 import json, os, sys, termios
-from stagingvm.virt.console import attach_console
+from stagingvm.virt.console import attach
 before = termios.tcgetattr(0) if os.isatty(0) else None
-reason = attach_console(sys.argv[1], sys.argv[2])
+reason = attach(sys.argv[1], sys.argv[2])
 after = termios.tcgetattr(0) if os.isatty(0) else None
 sys.stderr.write(json.dumps({"reason": reason, "restored": before == after}) + "\\n")
 """
@@ -146,17 +146,17 @@ def test_stdin_that_ends_ends_the_session(bios_domain: str) -> None:
 
 def test_errors_for_missing_and_stopped_domains(conn: object) -> None:
     from stagingvm.errors import GuestFailedError, NotFoundError
-    from stagingvm.virt.console import attach_console
+    from stagingvm.virt.console import attach
 
     r, w = os.pipe()
     try:
         with pytest.raises(NotFoundError):
-            attach_console(URI, f"ssh-absent-{secrets.token_hex(3)}", stdin_fd=r, stdout_fd=w)
+            attach(URI, f"ssh-absent-{secrets.token_hex(3)}", stdin_fd=r, stdout_fd=w)
         name = f"ssh-stopped-{secrets.token_hex(3)}"
         dom = conn.defineXML(seabios_domain_xml(name))  # type: ignore[attr-defined]
         try:
             with pytest.raises(GuestFailedError, match="not running") as info:
-                attach_console(URI, name, stdin_fd=r, stdout_fd=w)
+                attach(URI, name, stdin_fd=r, stdout_fd=w)
             assert info.value.hint is not None and "--log" in info.value.hint
         finally:
             dom.undefine()
