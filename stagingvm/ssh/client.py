@@ -348,8 +348,8 @@ def _send_signal(channel: paramiko.Channel, name: str) -> None:
 
     Best effort, before a timed-out command's channel is closed: closing alone leaves a
     command that neither reads nor writes running on the guest. Dropbear delivers it;
-    OpenSSH's sshd does so only under privilege separation (its normal mode). paramiko has no
-    call for this request, so the message is built here.
+    OpenSSH's sshd refused it in our test set-up ("session signalling requires privilege
+    separation"). paramiko has no call for this request, so the message is built here.
     """
     from paramiko.common import cMSG_CHANNEL_REQUEST
     from paramiko.message import Message
