@@ -241,7 +241,7 @@ def find_key_line(text: str, dotted: str) -> int | None:
         if not line or line.startswith("#"):
             continue
         if line.startswith("[") and not line.startswith("[["):
-            table = _bare_key(line.strip("[]").split("#")[0])
+            table = _bare_key(line[1:].split("]", 1)[0])
             if table == dotted:
                 return number
             continue

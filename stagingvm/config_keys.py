@@ -48,11 +48,15 @@ def _matches(pattern: str, what: str) -> Check:
     return check
 
 
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
 def _between(low: float, high: float, unit: str = "") -> Check:
     def check(value: Any) -> str | None:
         if low <= value <= high:
             return None
-        return f"{value} is out of range ({low:g}..{high:g}{unit})"
+        return f"{value} is out of range ({_num(low)}..{_num(high)}{unit})"
 
     return check
 
