@@ -154,7 +154,9 @@ def test_environment_values_are_parsed_and_paths_resolved(tmp_path: Path) -> Non
 
 def test_flags_resolve_relative_paths_against_cwd(tmp_path: Path) -> None:
     loaded = load(
-        {}, ConfigLocations(system_file=tmp_path / "n"), flags={"data_dir": (Path("d"), "--data-dir")}
+        {},
+        ConfigLocations(system_file=tmp_path / "n"),
+        flags={"data_dir": (Path("d"), "--data-dir")},
     )
     assert loaded.settings.data_dir == Path("/work/d")
     assert loaded.sources["data_dir"] == Source("flag", "--data-dir")
