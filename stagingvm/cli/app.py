@@ -144,8 +144,8 @@ def _root(
 ) -> None:
     """Boot a PR's NixOS configuration in a throwaway libvirt VM and check it.
 
-    Settings come from /etc/stagingvm/config.toml, ~/.config/stagingvm/config.toml,
-    STAGINGVM_* variables and these options; `pr-test-vm config` shows the result.
+    Settings come from /etc/stagingvm/config.toml, then ~/.config/stagingvm/config.toml,
+    then STAGINGVM_* variables, then these options. The config command shows the result.
 
     Example:
 
