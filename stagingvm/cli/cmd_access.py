@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from stagingvm.cli.state import cli_state
-from stagingvm.config_keys import SPECS_BY_KEY
 from stagingvm.errors import InvalidInputError, NotFoundError
 from stagingvm.names import validate_name
 
@@ -25,6 +24,8 @@ def split_target(target: str) -> tuple[str | None, str]:
     if not sep:
         return None, validate_name(target)
     validate_name(name)
+    from stagingvm.config_keys import SPECS_BY_KEY
+
     check = SPECS_BY_KEY["ssh.user"].check
     assert check is not None
     problem = check(user)
