@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from stagingvm import xmlrender
 from stagingvm.errors import InvalidInputError, NotFoundError
-from stagingvm.virt.connection import error_code
+from stagingvm.virt.connection import error_code, lookup_or_none
 
 if TYPE_CHECKING:
     import libvirt
@@ -217,18 +217,28 @@ def parse_domain(xml: str) -> DomainFacts:
 
 
 def lookup(conn: libvirt.virConnect, name: str) -> libvirt.virDomain | None:
-    import libvirt
-
-    try:
-        return conn.lookupByName(name)
-    except libvirt.libvirtError as exc:
-        if error_code(exc) == libvirt.VIR_ERR_NO_DOMAIN:
-            return None
-        raise
+    return lookup_or_none(conn.lookupByName, name, "VIR_ERR_NO_DOMAIN")
 
 
 def facts(dom: libvirt.virDomain) -> DomainFacts:
     return parse_domain(str(dom.XMLDesc(0)))
+
+
+def owned_domains(conn: libvirt.virConnect) -> list[tuple[libvirt.virDomain, DomainFacts]]:
+    """Every stagingvm domain with its facts (domains that vanish meanwhile are skipped)."""
+    import libvirt
+
+    found = []
+    for dom in conn.listAllDomains(0):
+        try:
+            dom_facts = facts(dom)
+        except libvirt.libvirtError as exc:
+            if error_code(exc) == libvirt.VIR_ERR_NO_DOMAIN:
+                continue  # another tool removed a transient domain while we listed
+            raise
+        if dom_facts.metadata is not None:
+            found.append((dom, dom_facts))
+    return found
 
 
 def require_owned(conn: libvirt.virConnect, name: str) -> tuple[libvirt.virDomain, DomainFacts]:
@@ -252,3 +262,24 @@ def state(dom: libvirt.virDomain) -> int:
 
 def state_name(code: int) -> str:
     return STATE_NAMES.get(code, f"state {code}")
+
+
+def power_off(dom: libvirt.virDomain) -> None:
+    """Pull the plug (if it runs): the guest is throwaway."""
+    if dom.isActive():
+        dom.destroy()
+
+
+def undefine(dom: libvirt.virDomain) -> None:
+    """Remove the definition with whatever libvirt keeps beside it (saves, snapshots, NVRAM)."""
+    import libvirt
+
+    flags = (
+        libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+        | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+        | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+    )
+    try:
+        dom.undefineFlags(flags)
+    except libvirt.libvirtError:
+        dom.undefine()

@@ -9,6 +9,7 @@ even when its domain is already gone.
 from __future__ import annotations
 
 import ipaddress
+import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from stagingvm import xmlrender
 from stagingvm.errors import ConfigError, ConflictError, NotFoundError
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.settings import NetworkSettings
-from stagingvm.virt.connection import error_code
+from stagingvm.virt.connection import lookup_or_none
 from stagingvm.virt.subnets import PROC_ROUTE, check_overlap, host_routes
 
 if TYPE_CHECKING:
@@ -108,14 +109,7 @@ def drift(wanted_xml: str, existing_xml: str) -> list[str]:
 
 
 def lookup(conn: libvirt.virConnect, name: str) -> libvirt.virNetwork | None:
-    import libvirt
-
-    try:
-        return conn.networkLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if error_code(exc) == libvirt.VIR_ERR_NO_NETWORK:
-            return None
-        raise
+    return lookup_or_none(conn.networkLookupByName, name, "VIR_ERR_NO_NETWORK")
 
 
 def _persistent_xml(network: libvirt.virNetwork) -> str:
@@ -183,6 +177,15 @@ def dhcp_hosts(network: libvirt.virNetwork) -> list[DhcpHost]:
         for h in root.findall("ip/dhcp/host")
         if h.get("mac") and h.get("ip")
     ]
+
+
+def new_mac(network: libvirt.virNetwork) -> str:
+    """A random MAC in QEMU's 52:54:00 range that no host entry of *network* uses."""
+    taken = {host.mac for host in dhcp_hosts(network)}
+    while True:
+        mac = "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+        if mac not in taken:
+            return mac
 
 
 def _update_flags(network: libvirt.virNetwork) -> int:
