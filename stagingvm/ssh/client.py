@@ -11,11 +11,15 @@ Why our own wrapper rather than ``SSHClient.exec_command``:
 * many commands may run at once over one connection (the restriction checks run probes in
   parallel): each gets a channel of its own, and at most ``max_sessions`` are open at a time,
   below OpenSSH's default ``MaxSessions 10``, so the rest wait for a slot instead of failing.
+  Dropbear (the tiny test guest's server) loses output or aborts the whole connection
+  ("Failed assertion ... !channel->sent_close", seen with 2022.83) when sessions overlap, so
+  against Dropbear the sessions of one connection run one at a time.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import select
 import shlex
 import threading
@@ -91,6 +95,12 @@ class GuestSSH:
         self.host = host
         self.port = port
         self.user = user
+        transport = client.get_transport()
+        #: The server's identification line, e.g. ``SSH-2.0-OpenSSH_9.2``.
+        self.server_version = transport.remote_version if transport is not None else ""
+        if "dropbear" in self.server_version.lower():
+            max_sessions = 1
+        self.max_sessions = max_sessions
         self._slots = threading.BoundedSemaphore(max_sessions)
 
     @classmethod
@@ -276,14 +286,20 @@ class GuestSSH:
             remaining = deadline - time.monotonic()
             try:
                 return self._transport().open_session(timeout=max(remaining, 0.1))
-            except paramiko.ChannelException:
-                # "administratively prohibited": the server's MaxSessions is lower than ours,
-                # or it has not torn down a closed channel yet. Wait for one to go.
-                if remaining <= _OPEN_RETRY:
-                    raise self._lost_error("(the server refused a new session)") from None
-                time.sleep(_OPEN_RETRY)
             except (OSError, EOFError, paramiko.SSHException) as exc:
-                raise self._lost_error(f"while opening a session: {exc}") from None
+                # Refused ("administratively prohibited": the server's MaxSessions is lower
+                # than ours, or it has not torn down a closed channel yet). paramiko keeps the
+                # reason in one slot per connection, so a concurrent opener may see a bare
+                # SSHException instead of ChannelException: retry both while the connection
+                # lives, until the deadline.
+                transport = self._client.get_transport()
+                if transport is None or not transport.is_active():
+                    raise self._lost_error(f"while opening a session: {exc}") from None
+                if remaining <= _OPEN_RETRY:
+                    raise SSHConnectError(
+                        f"the SSH server of {self.host} refused a new session: {exc}"
+                    ) from None
+                time.sleep(_OPEN_RETRY)
 
     def _execute(self, command: str, *, timeout: float, stdin: bytes | None) -> CommandResult:
         started = time.monotonic()
@@ -297,6 +313,7 @@ class GuestSSH:
                 feeder = _feed_stdin(channel, stdin)
                 stdout, stderr = _collect(channel, deadline)
                 if stdout is None or stderr is None:
+                    _send_signal(channel, "KILL")
                     raise self._timeout(command, timeout, started, "")
                 status = channel.recv_exit_status()
             except (OSError, EOFError) as exc:
@@ -324,6 +341,28 @@ class GuestSSH:
 
 def _short(command: str, limit: int = 160) -> str:
     return command if len(command) <= limit else command[: limit - 3] + "..."
+
+
+def _send_signal(channel: paramiko.Channel, name: str) -> None:
+    """Ask the server to send signal *name* to the command (RFC 4254, section 6.9).
+
+    Best effort, before a timed-out command's channel is closed: closing alone leaves a
+    command that neither reads nor writes running on the guest. Dropbear delivers it;
+    OpenSSH's sshd refused it in our test set-up ("session signalling requires privilege
+    separation"). paramiko has no call for this request, so the message is built here.
+    """
+    from paramiko.common import cMSG_CHANNEL_REQUEST
+    from paramiko.message import Message
+
+    message = Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("signal")
+    message.add_boolean(False)  # want_reply: no
+    message.add_string(name)
+    # If this fails the connection is going anyway; the time-out is what we report.
+    with contextlib.suppress(OSError, EOFError, AttributeError):
+        channel.get_transport()._send_user_message(message)  # type: ignore[attr-defined]
 
 
 def _feed_stdin(channel: paramiko.Channel, data: bytes | None) -> threading.Thread | None:
