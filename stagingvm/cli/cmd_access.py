@@ -7,7 +7,6 @@ the serial console through a libvirt stream, or prints the captured log with ``-
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Annotated
 
@@ -111,7 +110,7 @@ def console(
         return
 
     state.manager().status(name)  # NotFoundError before we say "Connected"
-    serial = importlib.import_module("stagingvm.virt.console")  # libvirt streams: only now
+    from stagingvm.virt import console as serial  # libvirt streams: only now
 
     state.out.info(
         f"Connected to {name}'s serial console; press {serial.ESCAPE_NAME} to leave", always=True

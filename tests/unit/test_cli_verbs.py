@@ -59,8 +59,8 @@ class Driver:
 
 def _core_fixtures() -> ModuleType:
     """The core tests' helpers (``add_base``), shared rather than copied."""
-    path = Path(__file__).resolve().parent / "core" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("stagingvm_core_fixtures", path)
+    path = Path(__file__).resolve().parent / "core" / "corehelpers.py"
+    spec = importlib.util.spec_from_file_location("corehelpers", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
