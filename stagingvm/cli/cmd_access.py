@@ -115,7 +115,7 @@ def console(
     state.out.info(
         f"Connected to {name}'s serial console; press {serial.ESCAPE_NAME} to leave", always=True
     )
-    reason = serial.attach_console(state.settings.uri, name)
+    reason = serial.attach(state.settings.uri, name)
     if reason == "closed":
         state.out.info(f"the console of {name} was closed (the guest stopped?)")
 
