@@ -115,7 +115,9 @@ class Output:
         )
 
     def progress(self) -> CliProgress:
-        return CliProgress(self, enabled=not self.quiet and self.err.is_terminal)
+        # Not self.err.is_terminal: that would import Rich for every `list --json`.
+        terminal = self._err.is_terminal if self._err is not None else _is_tty(sys.stderr)
+        return CliProgress(self, enabled=not self.quiet and terminal)
 
 
 class CliProgress:

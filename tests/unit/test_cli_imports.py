@@ -81,3 +81,13 @@ def test_plain_converter_converts_and_rejects() -> None:
     else:
         raise AssertionError("--count many was accepted")
     assert type(command.params[0]._runtime_param).__name__ == "PlainRuntimeParam"  # type: ignore[attr-defined]
+
+
+def test_list_json_does_not_load_rich(tmp_path: Path) -> None:
+    world = tmp_path / "world.xml"
+    world.write_text((ROOT / "tests" / "testdriver.xml").read_text())
+    args = ["--uri", f"test://{world}", "--data-dir", str(tmp_path / "d"), "list", "--json"]
+    modules = loaded_after(args)
+    assert "stagingvm.vm" in modules  # it really listed
+    for heavy in ("rich", "pydantic", "paramiko"):
+        assert heavy not in modules, heavy
