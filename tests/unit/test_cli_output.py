@@ -104,7 +104,10 @@ def test_list_rows_and_status_lines_come_from_the_json_document() -> None:
     }
     now = dt.datetime(2026, 11, 22, 12, 0, 0, tzinfo=dt.UTC)
     assert list_rows([doc], now) == [["pr-42", "running", "-", "2", "2048 MiB", "1h00m", "hermes"]]
-    lines = status_lines(doc)
+    lines = status_lines({**doc, "uptime_seconds": 185, "extra": {"k": 1}})
     assert lines[0] == "name:       pr-42"
-    assert "ip:         -" in lines
-    assert "disk:       path=/p/vm-pr-42.qcow2, allocation_bytes=196608" in lines
+    assert "IP:         -" in lines
+    assert "uptime:     3m05s" in lines
+    assert "memory:     2048 MiB" in lines
+    assert "disk:       /p/vm-pr-42.qcow2 (192.0 KiB allocated)" in lines
+    assert lines[-1] == "extra:      k=1"

@@ -176,8 +176,9 @@ def test_status_json_and_text(vm1: Driver) -> None:
     fields = dict(line.split(":", 1) for line in text.stdout.splitlines())
     assert fields["name"].strip() == "vm1"
     assert fields["state"].strip() == "running"
-    assert fields["pr_ref"].strip() == "pull/42/head"
-    assert fields["mac"].strip() == doc["mac"]
+    assert fields["PR ref"].strip() == "pull/42/head"
+    assert fields["MAC"].strip() == doc["mac"]
+    assert fields["base image"].strip() == "base1"
     assert text.stderr == ""
 
 
