@@ -21,7 +21,6 @@ import json
 import os
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -241,8 +240,3 @@ def resolve_accel(
     )
     progress.note(warning)
     return AccelDecision("qemu", f"KVM probe failed: {verdict.detail}{when}", warning, tcg_factor)
-
-
-def parse_domain_xml_type(xml: str) -> str:
-    """The ``type`` attribute of a domain document (``kvm`` or ``qemu``), for checks and tests."""
-    return ET.fromstring(xml).get("type", "")
