@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from stagingvm.errors import LibvirtUnavailableError
+from stagingvm.errors import LibvirtUnavailableError, StagingVMError
 
 if TYPE_CHECKING:
     import libvirt
+
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _connections: dict[str, libvirt.virConnect] = {}
@@ -91,6 +94,22 @@ def forget(uri: str | None = None) -> None:
                     conn.close()
 
 
+def lookup_or_none(lookup: Callable[[str], T], name: str, missing: str) -> T | None:
+    """``lookup(name)``, or None when libvirt says the object does not exist.
+
+    *missing* names the libvirt error code of "no such object" (``"VIR_ERR_NO_DOMAIN"``);
+    every other error is raised.
+    """
+    import libvirt
+
+    try:
+        return lookup(name)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) == getattr(libvirt, missing):
+            return None
+        raise
+
+
 def error_code(exc: BaseException) -> int | None:
     """libvirt's error code of *exc* (``VIR_ERR_*``), or None for other exceptions."""
     get = getattr(exc, "get_error_code", None)
@@ -98,3 +117,29 @@ def error_code(exc: BaseException) -> int | None:
         return None
     code = get()
     return int(code) if code is not None else None
+
+
+_CONNECTION_CODES = ("VIR_ERR_NO_CONNECT", "VIR_ERR_INVALID_CONN", "VIR_ERR_RPC")
+_PERMISSION_CODES = ("VIR_ERR_AUTH_FAILED", "VIR_ERR_ACCESS_DENIED", "VIR_ERR_OPERATION_DENIED")
+
+
+def translate(exc: BaseException, uri: str) -> StagingVMError | None:
+    """The stagingvm error for a libvirt error that escaped the code (None: not libvirt's).
+
+    A lost or refused connection becomes LibvirtUnavailableError; anything else keeps
+    libvirt's message in a plain StagingVMError (exit code 1: stagingvm did not expect it).
+    """
+    import libvirt
+
+    if not isinstance(exc, libvirt.libvirtError):
+        return None
+    code = error_code(exc)
+    codes = {name: getattr(libvirt, name, None) for name in _CONNECTION_CODES + _PERMISSION_CODES}
+    domain = exc.get_error_domain()
+    if code in {codes[n] for n in _PERMISSION_CODES}:
+        return LibvirtUnavailableError(f"libvirt refused: {exc}", hint=PERMISSION_HINT)
+    if code in {codes[n] for n in _CONNECTION_CODES} or domain == libvirt.VIR_FROM_RPC:
+        return LibvirtUnavailableError(
+            f"lost the connection to libvirt at {uri}: {exc}", hint=START_HINT
+        )
+    return StagingVMError(f"libvirt: {exc}")
