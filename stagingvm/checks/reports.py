@@ -19,7 +19,6 @@ _ICON = {
 
 
 def verdict_line(report: CheckReport) -> str:
-    passed, failed = report.counts()
     if report.verdict == "violated":
         head = (f"VIOLATED: {len(report.violations)} escape(s), "
                 f"{len(report.broken_promises)} broken promise(s)")
@@ -36,7 +35,7 @@ def summary_line(report: CheckReport) -> str:
 
 
 def to_junit(report: CheckReport) -> str:
-    passed, failed = report.counts()
+    _, failed = report.counts()
     suites = ET.Element("testsuites", name=f"stagingvm check {report.vm}")
     promises = ET.SubElement(suites, "testsuite", name="promises")
     for p in report.promises:

@@ -42,6 +42,7 @@ COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_access",
     "stagingvm.cli.cmd_info",
     "stagingvm.cli.cmd_config",
+    "stagingvm.cli.cmd_check",
 ]
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
