@@ -43,6 +43,7 @@ COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_info",
     "stagingvm.cli.cmd_config",
     "stagingvm.cli.cmd_lab",
+    "stagingvm.cli.cmd_check",
 ]
 
 HELP_OPTION_NAMES = ["-h", "--help"]
