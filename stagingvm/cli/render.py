@@ -1,0 +1,129 @@
+"""Turn the JSON documents of the library (``VMInfo.to_json()``, settings) into text for people.
+
+The human output is built from the same document that ``--json`` prints, so the two can
+never disagree. ``rich.table`` is imported only here, inside the functions that draw tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+DASH = "-"
+
+
+def _get(doc: Mapping[str, Any], *keys: str) -> Any:
+    """The first of *keys* present (and not None) in *doc*; ``-`` if none is."""
+    for key in keys:
+        value = doc.get(key)
+        if value is not None and value != "":
+            return value
+    return DASH
+
+
+def _memory(doc: Mapping[str, Any]) -> str:
+    mib = _get(doc, "memory_mib", "memory")
+    return f"{mib} MiB" if mib != DASH else DASH
+
+
+def age(created_at: Any, now: dt.datetime | None = None) -> str:
+    """``2026-11-22T01:00:00+00:00`` -> ``3h12m``: short enough for a table column."""
+    if not isinstance(created_at, str):
+        return DASH
+    try:
+        created = dt.datetime.fromisoformat(created_at)
+    except ValueError:
+        return DASH
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)
+    seconds = int(((now or dt.datetime.now(dt.UTC)) - created).total_seconds())
+    if seconds < 0:
+        return DASH
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def started_message(doc: Mapping[str, Any], *, waited: bool) -> str:
+    name = doc.get("name", "?")
+    ip = _get(doc, "ip", "address")
+    if waited and ip != DASH:
+        return f"{name} is up at {ip}; log in with: pr-test-vm ssh {name}"
+    return f"{name} is {_get(doc, 'state')}"
+
+
+LIST_COLUMNS = ("NAME", "STATE", "IP", "VCPUS", "MEMORY", "AGE", "BASE")
+
+
+def list_rows(docs: Sequence[Mapping[str, Any]], now: dt.datetime | None = None) -> list[list[str]]:
+    return [
+        [
+            str(_get(d, "name")),
+            str(_get(d, "state")),
+            str(_get(d, "ip", "address")),
+            str(_get(d, "vcpus")),
+            _memory(d),
+            age(d.get("created_at"), now),
+            str(_get(d, "base", "base_image")),
+        ]
+        for d in docs
+    ]
+
+
+def print_list(console: Console, docs: Sequence[Mapping[str, Any]]) -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in LIST_COLUMNS:
+        table.add_column(column, no_wrap=True, justify="right" if column == "VCPUS" else "left")
+    for row in list_rows(docs):
+        table.add_row(*row)
+    console.print(table)
+
+
+def status_lines(doc: Mapping[str, Any]) -> list[str]:
+    """``key: value`` lines, most useful first, then whatever else the document holds."""
+    first = ["name", "state", "ip", "mac", "uptime", "vcpus", "memory_mib", "memory", "disk",
+             "base", "created_at", "pr_ref", "label", "console_log"]  # fmt: skip
+    keys = [k for k in first if k in doc] + sorted(k for k in doc if k not in first)
+    width = max((len(k) for k in keys), default=0)
+    lines = []
+    for key in keys:
+        value = doc[key]
+        if isinstance(value, Mapping):
+            value = ", ".join(f"{k}={v}" for k, v in value.items()) or DASH
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value)) or DASH
+        elif value is None or value == "":
+            value = DASH
+        lines.append(f"{key + ':':<{width + 1}} {value}")
+    return lines
+
+
+def print_config(console: Console, doc: Mapping[str, Any]) -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in ("KEY", "VALUE", "SOURCE"):
+        table.add_column(column, no_wrap=column != "SOURCE")
+    for key, entry in doc["settings"].items():
+        value = entry["value"]
+        shown = "(unset)" if value is None else str(value)
+        source = (
+            entry["source"] if entry["detail"] is None else f"{entry['source']} {entry['detail']}"
+        )
+        table.add_row(key, shown, source)
+    console.print(table)
