@@ -1,0 +1,100 @@
+"""The one place stagingvm opens libvirt connections.
+
+``connect(uri)`` keeps one connection per URI per process: a libvirt connection is thread safe
+and expensive to open, and libvirt's ``test:///FILE.xml`` driver gives every *open* a fresh
+copy of its state, so every part of one run must share one connection to see the same world.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import TYPE_CHECKING, Any
+
+from stagingvm.errors import LibvirtUnavailableError
+
+if TYPE_CHECKING:
+    import libvirt
+
+_lock = threading.Lock()
+_connections: dict[str, libvirt.virConnect] = {}
+_handler_registered = False
+
+START_HINT = "start libvirtd: `libvirtd --daemon` (or `systemctl start libvirtd`)"
+PERMISSION_HINT = (
+    "you may not use this libvirt URI: run as root, or add your user to the `libvirt` group "
+    "(then log in again)"
+)
+
+
+def _quiet(_ctx: Any, _err: Any) -> None:
+    """libvirt's default handler prints every error to stderr; we raise them instead."""
+    return None
+
+
+def _register_quiet_handler() -> None:
+    global _handler_registered
+    if not _handler_registered:
+        import libvirt
+
+        libvirt.registerErrorHandler(_quiet, None)
+        _handler_registered = True
+
+
+def connect(uri: str) -> libvirt.virConnect:
+    """The open connection to *uri*, opened on first use and reused after.
+
+    Raises LibvirtUnavailableError (with a hint on how to fix it) when libvirtd cannot be reached.
+    """
+    import libvirt
+
+    with _lock:
+        _register_quiet_handler()
+        conn = _connections.get(uri)
+        if conn is not None:
+            try:
+                if conn.isAlive():
+                    return conn
+            except libvirt.libvirtError:
+                pass
+            _connections.pop(uri, None)
+        try:
+            conn = libvirt.open(uri)
+        except libvirt.libvirtError as exc:
+            raise unavailable(uri, exc) from exc
+        _connections[uri] = conn
+        return conn
+
+
+def unavailable(uri: str, exc: Exception) -> LibvirtUnavailableError:
+    """Turn a failed open into LibvirtUnavailableError with the hint that fits the cause."""
+    text = str(exc)
+    lowered = text.lower()
+    if "permission denied" in lowered or "authentication" in lowered or "not authorized" in lowered:
+        hint = PERMISSION_HINT
+    else:
+        hint = START_HINT
+    return LibvirtUnavailableError(f"cannot connect to libvirt at {uri}: {text}", hint=hint)
+
+
+def forget(uri: str | None = None) -> None:
+    """Close and drop the cached connection to *uri* (all of them when None).
+
+    For long-lived processes and tests: the next ``connect`` opens a fresh connection.
+    """
+    with _lock:
+        uris = list(_connections) if uri is None else [uri]
+        for key in uris:
+            conn = _connections.pop(key, None)
+            if conn is not None:
+                with contextlib.suppress(Exception):  # a dead connection may fail to close
+                    conn.close()
+
+
+def error_code(exc: BaseException) -> int | None:
+    """libvirt's error code of *exc* (``VIR_ERR_*``), or None for other exceptions."""
+    get = getattr(exc, "get_error_code", None)
+    if get is None:
+        return None
+    code = get()
+    return int(code) if code is not None else None
