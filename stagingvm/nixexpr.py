@@ -191,3 +191,14 @@ def nix_build_argv(
         json.dumps(dict(args), sort_keys=True),
     ]
     return Invocation(argv=argv, args=dict(args))
+
+
+def parse_nix_option(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` (from ``--nix-option``) -> ``(KEY, VALUE)``; the value may be empty."""
+    key, sep, value = text.partition("=")
+    if not sep or _OPTION_NAME_RE.fullmatch(key) is None:
+        raise InvalidInputError(
+            f"invalid --nix-option {text!r}",
+            hint="use KEY=VALUE, e.g. --nix-option substituters= --nix-option max-jobs=4",
+        )
+    return key, value

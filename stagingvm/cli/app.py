@@ -42,6 +42,8 @@ COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_access",
     "stagingvm.cli.cmd_info",
     "stagingvm.cli.cmd_config",
+    "stagingvm.cli.cmd_setup",
+    "stagingvm.cli.cmd_test",
 ]
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

@@ -129,9 +129,7 @@ def _public_line(key: SSHPrivateKeyTypes, *, comment: str) -> str:
     from cryptography.hazmat.primitives import serialization
 
     public = key.public_key()
-    blob = public.public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    )
+    blob = public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     return f"{blob.decode('ascii')} {comment}"
 
 

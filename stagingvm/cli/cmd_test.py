@@ -1,0 +1,167 @@
+"""``pr-test-vm test``: the one-shot CI verb (build -> start -> check -> report -> destroy).
+
+The orchestration is ``stagingvm.ci_run.run_test``; this module turns options into a
+``TestRequest``, names the VM (``--name``, or PR number + commit from the CI environment),
+installs SIGTERM handling for the run (CI runners stop jobs with SIGTERM; it becomes the same
+interrupt as Ctrl-C so the VM is still destroyed and the reports still written), and prints.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from stagingvm.cli.ci_env import pr_and_commit
+from stagingvm.cli.state import CliState, cli_state
+from stagingvm.errors import InvalidInputError, NotFoundError
+from stagingvm.names import validate_name
+
+
+def test(
+    ctx: typer.Context,
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[TARGET]", help="FLAKE#HOST or a configuration.nix to build and test."
+        ),
+    ] = None,
+    policy: Annotated[
+        Path, typer.Option("--policy", metavar="FILE", help="The policy file to check.")
+    ] = Path("policy.toml"),
+    image: Annotated[
+        Path | None,
+        typer.Option("--image", metavar="PATH", help="Test this disk image instead of building."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", metavar="NAME", help="VM name [default: from PR and commit]."),
+    ] = None,
+    pr: Annotated[
+        str | None, typer.Option("--pr", metavar="N", help="PR number [default: from CI env].")
+    ] = None,
+    commit: Annotated[
+        str | None,
+        typer.Option("--commit", metavar="SHA", help="Commit [default: from CI env]."),
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", metavar="FILE", help="Write a JUnit XML report.")
+    ] = None,
+    markdown: Annotated[
+        Path | None,
+        typer.Option("--markdown", metavar="FILE", help="Write a Markdown summary."),
+    ] = None,
+    report_json: Annotated[
+        Path | None,
+        typer.Option("--report-json", metavar="FILE", help="Write the report as JSON."),
+    ] = None,
+    keep_on_failure: Annotated[
+        bool,
+        typer.Option("--keep-on-failure", help="Keep the VM when a check or the run fails."),
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", metavar="S", help="Global time-out of the whole run.", min=1),
+    ] = 3600.0,
+    nix_option: Annotated[
+        list[str] | None,
+        typer.Option("--nix-option", metavar="KEY=VALUE", help="Passed to nix as --option."),
+    ] = None,
+    nixpkgs: Annotated[
+        Path | None,
+        typer.Option("--nixpkgs", metavar="PATH", help="nixpkgs for a classic configuration."),
+    ] = None,
+    user: Annotated[
+        list[str] | None,
+        typer.Option("--user", metavar="USER", help="Restricted user(s) [default: ai-worker]."),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Build a configuration, boot it, check the policy, write reports, destroy the VM.
+
+    The VM is destroyed whatever happens (failure, time-out, Ctrl-C, SIGTERM) unless
+    --keep-on-failure is given and the run did not pass. Exit status: 0 every restriction
+    held, 10 a restriction was violated, 11 no verdict (build, boot or check failed, time-out),
+    130 interrupted.
+
+    Example:
+
+    \b
+      pr-test-vm test .#lazyworkhorse --policy policy.toml \\
+          --junit report.xml --markdown summary.md
+    """
+    from stagingvm.ci_run import ReportPaths, TestRequest, run_test, vm_name_for
+    from stagingvm.nixexpr import GuestOptions, parse_nix_option
+
+    state = cli_state(ctx)
+    if (target is None) == (image is None):
+        raise InvalidInputError(
+            "give either a TARGET to build or --image to test, not both or neither",
+            hint="example: pr-test-vm test .#lazyworkhorse --policy policy.toml",
+        )
+    if image is not None and not image.is_file():
+        raise NotFoundError(f"image file {image} does not exist")
+    if not policy.is_file():
+        raise NotFoundError(f"policy file {policy} does not exist")
+    env_pr, env_commit = pr_and_commit(os.environ)
+    vm_name = (
+        validate_name(name)
+        if name is not None
+        else vm_name_for(pr or env_pr, commit or env_commit, secrets.token_hex(2))
+    )
+    request = TestRequest(
+        vm_name=vm_name,
+        target=target,
+        image=image,
+        reports=ReportPaths(junit=junit, markdown=markdown, json=report_json),
+        keep_on_failure=keep_on_failure,
+        timeout=timeout,
+        nix_options=tuple(parse_nix_option(o) for o in nix_option or ()),
+        nixpkgs=nixpkgs,
+        guest=GuestOptions(users=tuple(user or ("ai-worker",))),
+        pr_ref=f"PR #{pr or env_pr}" if (pr or env_pr) else None,
+    )
+    runner = _policy_runner(state, policy)
+    state.out.info(f"test VM: {vm_name}")
+    with _sigterm_interrupts():
+        outcome = run_test(
+            request, state.settings, state.manager(), runner, progress=state.out.progress()
+        )
+    if json_out:
+        state.out.json(outcome.to_json())
+    else:
+        state.out.info(f"passed: every restriction held on {vm_name}")
+    for path in outcome.reports:
+        state.out.info(f"report: {path}")
+
+
+def _policy_runner(state: CliState, policy: Path):  # type: ignore[no-untyped-def]
+    """The adapter over ``stagingvm.checks`` (loads the policy before anything is built)."""
+    from stagingvm.checks.runner import PolicyRun  # type: ignore[import-not-found,unused-ignore]
+
+    return PolicyRun.load(policy, state.settings, manager=state.manager())
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt (like Ctrl-C) while the run lasts."""
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("test")(test)
