@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from stagingvm.ci_run import TestOutcome
+    from stagingvm.ci_run import RunOutcome
 
 _TITLES = {
     "passed": "all restrictions held",
@@ -27,7 +27,7 @@ _TITLES = {
 }
 
 
-def write_junit(path: Path, outcome: TestOutcome) -> None:
+def write_junit(path: Path, outcome: RunOutcome) -> None:
     suite = ET.Element(
         "testsuite",
         name="stagingvm",
@@ -53,7 +53,7 @@ def write_junit(path: Path, outcome: TestOutcome) -> None:
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def _run_lines(outcome: TestOutcome) -> list[str]:
+def _run_lines(outcome: RunOutcome) -> list[str]:
     lines = [
         f"| VM | `{outcome.vm_name}` |",
         "| --- | --- |",
@@ -80,7 +80,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def write_markdown(path: Path, outcome: TestOutcome) -> None:
+def write_markdown(path: Path, outcome: RunOutcome) -> None:
     lines = [f"## stagingvm: {_TITLES.get(outcome.verdict, outcome.verdict)}", ""]
     if outcome.error:
         lines += [f"**{_cell(outcome.error)}**", ""]
@@ -101,16 +101,16 @@ def write_markdown(path: Path, outcome: TestOutcome) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-def append_run_markdown(path: Path, outcome: TestOutcome) -> None:
+def append_run_markdown(path: Path, outcome: RunOutcome) -> None:
     with path.open("a", encoding="utf-8") as fh:
         fh.write("\n### Run\n\n" + "\n".join(_run_lines(outcome)) + "\n")
 
 
-def write_json(path: Path, outcome: TestOutcome) -> None:
+def write_json(path: Path, outcome: RunOutcome) -> None:
     path.write_text(json.dumps(outcome.to_json(), indent=2, sort_keys=True) + "\n")
 
 
-WRITERS: dict[str, Callable[[Path, TestOutcome], None]] = {
+WRITERS: dict[str, Callable[[Path, RunOutcome], None]] = {
     "junit": write_junit,
     "markdown": write_markdown,
     "json": write_json,

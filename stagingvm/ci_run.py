@@ -8,13 +8,13 @@ the phase that failed, so CI always has a JUnit file and a Markdown summary to s
 
 The outcome is raised, not printed: ``RestrictionViolatedError`` (exit 10) when a check
 failed, ``CheckInfrastructureError`` (exit 11) when no verdict could be reached. The global
-time-out works by interrupting the main thread (``_thread.interrupt_main``) from a timer; the
-interrupt is told apart from Ctrl-C by the timer's flag. Signal handlers are the CLI's business.
+time-out works by interrupting the main thread (SIGINT from a timer thread); the interrupt
+is told apart from Ctrl-C by the timer's flag. Signal handlers are the CLI's business.
 """
 
 from __future__ import annotations
 
-import _thread
+import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -75,7 +75,7 @@ class ReportPaths:
 
 
 @dataclass(frozen=True)
-class TestRequest:
+class RunRequest:
     vm_name: str
     target: str | None = None  # FLAKE#HOST or configuration.nix: built with nix
     image: Path | None = None  # or a ready disk image
@@ -89,7 +89,7 @@ class TestRequest:
 
 
 @dataclass
-class TestOutcome:
+class RunOutcome:
     """What one run did; also what the run-level reports are written from."""
 
     vm_name: str
@@ -145,7 +145,14 @@ def base_name_for(build_name: str, store_path: str) -> str:
 
 
 class _Deadline:
-    """The global time-out: interrupts the main thread once, and remembers that it did."""
+    """The global time-out: interrupts the main thread once, and remembers that it did.
+
+    It sends SIGINT to the main thread, which wakes a blocking sleep or read (a mere flag,
+    as ``_thread.interrupt_main`` sets, would wait for it to end) and runs Python's SIGINT
+    handler there. It only arms when that handler is Python's (the CLI makes sure of it; a
+    process started with SIGINT ignored would otherwise never hear it) and when running in
+    the main thread; otherwise the phases' own time-outs bound the run.
+    """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -157,15 +164,19 @@ class _Deadline:
         return max(1.0, self.seconds - (time.monotonic() - self.started))
 
     def __enter__(self) -> _Deadline:
-        if threading.current_thread() is threading.main_thread():
-            self._timer = threading.Timer(self.seconds, self._fire)
+        main = threading.main_thread()
+        if threading.current_thread() is main and callable(signal.getsignal(signal.SIGINT)):
+            ident = main.ident
+            assert ident is not None
+
+            def fire() -> None:
+                self.fired.set()
+                signal.pthread_kill(ident, signal.SIGINT)
+
+            self._timer = threading.Timer(self.seconds, fire)
             self._timer.daemon = True
             self._timer.start()
         return self
-
-    def _fire(self) -> None:
-        self.fired.set()
-        _thread.interrupt_main()
 
     def __exit__(self, *exc: object) -> None:
         if self._timer is not None:
@@ -173,18 +184,18 @@ class _Deadline:
 
 
 def run_test(
-    request: TestRequest,
+    request: RunRequest,
     settings: Settings,
     manager: Manager,
     policy: PolicyRunner,
     *,
     progress: Progress = NULL_PROGRESS,
-) -> TestOutcome:
+) -> RunOutcome:
     """Build (or import) -> start -> check -> report -> destroy. Raises the verdict."""
     validate_name(request.vm_name)
     if (request.target is None) == (request.image is None):
         raise CheckInfrastructureError("test needs exactly one of a TARGET or --image")
-    outcome = TestOutcome(vm_name=request.vm_name)
+    outcome = RunOutcome(vm_name=request.vm_name)
     report: CheckReport | None = None
     started_vm = False
     deadline = _Deadline(request.timeout)
@@ -235,10 +246,10 @@ def run_test(
 
 
 def _prepare_base(
-    request: TestRequest,
+    request: RunRequest,
     settings: Settings,
     manager: Manager,
-    outcome: TestOutcome,
+    outcome: RunOutcome,
     deadline: _Deadline,
 ) -> str:
     if request.image is not None:
@@ -265,7 +276,7 @@ def _prepare_base(
 
 
 @contextmanager
-def _phase(outcome: TestOutcome, phase: str, progress: Progress) -> Iterator[None]:
+def _phase(outcome: RunOutcome, phase: str, progress: Progress) -> Iterator[None]:
     outcome.phase = phase
     started = time.monotonic()
     try:
@@ -275,7 +286,7 @@ def _phase(outcome: TestOutcome, phase: str, progress: Progress) -> Iterator[Non
         outcome.durations[phase] = time.monotonic() - started
 
 
-def _failed(outcome: TestOutcome, exc: StagingVMError, verdict: str) -> None:
+def _failed(outcome: RunOutcome, exc: StagingVMError, verdict: str) -> None:
     outcome.verdict = verdict
     outcome.error = exc.message
     outcome.hint = exc.hint
@@ -284,7 +295,7 @@ def _failed(outcome: TestOutcome, exc: StagingVMError, verdict: str) -> None:
     )
 
 
-def _destroy(manager: Manager, name: str, outcome: TestOutcome, progress: Progress) -> None:
+def _destroy(manager: Manager, name: str, outcome: RunOutcome, progress: Progress) -> None:
     """Destroy the VM; a second Ctrl-C here is swallowed so the clean-up completes."""
     for attempt in range(3):
         try:
@@ -302,7 +313,7 @@ def _destroy(manager: Manager, name: str, outcome: TestOutcome, progress: Progre
             return
 
 
-def _write_reports(paths: ReportPaths, outcome: TestOutcome, report: CheckReport | None) -> None:
+def _write_reports(paths: ReportPaths, outcome: RunOutcome, report: CheckReport | None) -> None:
     writers: list[tuple[Path | None, str]] = [
         (paths.junit, "junit"),
         (paths.markdown, "markdown"),
@@ -321,7 +332,7 @@ def _write_reports(paths: ReportPaths, outcome: TestOutcome, report: CheckReport
         outcome.reports.append(path)
 
 
-def _verdict(outcome: TestOutcome, report: CheckReport | None) -> TestOutcome:
+def _verdict(outcome: RunOutcome, report: CheckReport | None) -> RunOutcome:
     if outcome.verdict == "passed":
         return outcome
     if outcome.verdict == "violated" and report is not None:

@@ -1,9 +1,10 @@
 """``pr-test-vm test``: the one-shot CI verb (build -> start -> check -> report -> destroy).
 
 The orchestration is ``stagingvm.ci_run.run_test``; this module turns options into a
-``TestRequest``, names the VM (``--name``, or PR number + commit from the CI environment),
-installs SIGTERM handling for the run (CI runners stop jobs with SIGTERM; it becomes the same
-interrupt as Ctrl-C so the VM is still destroyed and the reports still written), and prints.
+``RunRequest``, names the VM (``--name``, or PR number + commit from the CI environment),
+installs SIGINT/SIGTERM handling for the run (CI runners stop jobs with SIGTERM; it becomes
+the same interrupt as Ctrl-C so the VM is still destroyed and the reports still written),
+and prints.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,7 +99,7 @@ def test(
       pr-test-vm test .#lazyworkhorse --policy policy.toml \\
           --junit report.xml --markdown summary.md
     """
-    from stagingvm.ci_run import ReportPaths, TestRequest, run_test, vm_name_for
+    from stagingvm.ci_run import ReportPaths, RunRequest, run_test, vm_name_for
     from stagingvm.nixexpr import GuestOptions, parse_nix_option
 
     state = cli_state(ctx)
@@ -116,7 +118,7 @@ def test(
         if name is not None
         else vm_name_for(pr or env_pr, commit or env_commit, secrets.token_hex(2))
     )
-    request = TestRequest(
+    request = RunRequest(
         vm_name=vm_name,
         target=target,
         image=image,
@@ -130,7 +132,7 @@ def test(
     )
     runner = _policy_runner(state, policy)
     state.out.info(f"test VM: {vm_name}")
-    with _sigterm_interrupts():
+    with _interrupt_handlers():
         outcome = run_test(
             request, state.settings, state.manager(), runner, progress=state.out.progress()
         )
@@ -150,17 +152,30 @@ def _policy_runner(state: CliState, policy: Path):  # type: ignore[no-untyped-de
 
 
 @contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt (like Ctrl-C) while the run lasts."""
+def _interrupt_handlers() -> Iterator[None]:
+    """While the run lasts: SIGINT and SIGTERM raise KeyboardInterrupt once.
 
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+    The first signal stops the run (and the library then destroys the VM and writes the
+    reports); later ones only say that clean-up is under way, so an impatient second Ctrl-C
+    or a CI runner's repeated SIGTERM cannot leave a VM behind. SIGINT gets Python's handler
+    even if the process started with it ignored (as background CI steps often do), which the
+    run's global time-out relies on.
+    """
+    fired = False
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise KeyboardInterrupt
+        sys.stderr.write(f"{signal.Signals(signum).name}: cleaning up, please wait\n")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def register(app: typer.Typer) -> None:
