@@ -77,3 +77,11 @@ def on_resize(callback: Callable[[int, int], None], fd: int) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGWINCH, previous)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of *data* to *fd* (os.write may write less, e.g. to a pipe or terminal)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -8,26 +8,33 @@ DHCP host entry and its directory (console log, pinned host keys).
 
 from __future__ import annotations
 
+import functools
 import secrets
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from stagingvm import locks
 from stagingvm.cleanup import Undo
-from stagingvm.errors import ConflictError, InvalidInputError, NotFoundError, StagingVMError
+from stagingvm.errors import (
+    ConflictError,
+    GuestFailedError,
+    InvalidInputError,
+    NotFoundError,
+    StagingVMError,
+)
 from stagingvm.models import SSHTarget, VMInfo
 from stagingvm.names import validate_name
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.readiness import Guest, Probes, SSHProbes, wait_until_ready
 from stagingvm.settings import Settings
-from stagingvm.virt import address, bases, network, storage
+from stagingvm.virt import address, bases, consolelog, network, storage
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt.bases import BaseImage
-from stagingvm.virt.connection import connect
+from stagingvm.virt.connection import connect, translate
 from stagingvm.virt.subnets import PROC_ROUTE
 from stagingvm.waits import Clock, MonotonicClock, Phase, PhaseRunner
 
@@ -39,6 +46,28 @@ __all__ = ["BaseImage", "Manager", "SSHTarget", "VMInfo"]
 ROOT_KEY_CREDENTIAL = "ssh.authorized_keys.root"
 USER_KEY_CREDENTIAL = "stagingvm.authorized_keys.{user}"
 MAX_TEXT = 200
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _libvirt_errors(
+    method: Callable[Concatenate[Manager, P], R],
+) -> Callable[Concatenate[Manager, P], R]:
+    """Let no raw libvirt error out of a public verb: map it to a stagingvm error."""
+
+    @functools.wraps(method)
+    def wrapper(self: Manager, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            mapped = translate(exc, self.settings.uri)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    return wrapper
 
 
 def overlay_name(name: str) -> str:
@@ -171,6 +200,7 @@ class Manager:
 
     # -- base images ------------------------------------------------------------------------
 
+    @_libvirt_errors
     def import_base(self, image: Path, name: str, *, source_key: str | None = None) -> BaseImage:
         """Copy *image* into the pool as the read-only base *name* (no-op for a known key)."""
         validate_name(name, what="base image name")
@@ -204,6 +234,7 @@ class Manager:
 
     # -- lifecycle --------------------------------------------------------------------------
 
+    @_libvirt_errors
     def start(
         self,
         name: str,
@@ -314,8 +345,7 @@ class Manager:
             )
             dom = self.conn.defineXML(vdomain.render_domain(spec))
             undo.push("undefine the domain", lambda: _undefine(dom))
-            with self.progress.phase(f"starting {name}"):
-                dom.create()
+            self._boot(dom, console_log)
             undo.push("power off the domain", lambda: _power_off(dom))
             if wait:
                 wait_until_ready(
@@ -343,6 +373,24 @@ class Manager:
             raise
         return self._info(dom, vdomain.facts(dom), net)
 
+    def _boot(self, dom: libvirt.virDomain, console_log: Path) -> None:
+        import libvirt
+
+        with self.progress.phase(f"starting {dom.name()}"):
+            try:
+                dom.create()
+            except libvirt.libvirtError as exc:
+                hint = None
+                if "kvm" in str(exc).lower():
+                    hint = "KVM is not usable here: use software emulation (setting accel = tcg)"
+                raise GuestFailedError(
+                    f"libvirt could not start {dom.name()}: {exc}",
+                    phase="domain start",
+                    elapsed=0.0,
+                    console_tail=consolelog.tail(console_log),
+                    hint=hint,
+                ) from exc
+
     def _new_mac(self, net: libvirt.virNetwork) -> str:
         taken = {host.mac for host in network.dhcp_hosts(net)}
         while True:
@@ -354,6 +402,7 @@ class Manager:
         with self._host_lock():
             network.remove_dhcp_host(net, name=name)
 
+    @_libvirt_errors
     def stop(self, name: str, *, force: bool = False, timeout: float | None = None) -> VMInfo:
         """ACPI shutdown and wait for it (or power off at once with *force*)."""
         validate_name(name)
@@ -390,6 +439,7 @@ class Manager:
             )
         )
 
+    @_libvirt_errors
     def destroy(self, name: str) -> None:
         """Remove VM *name* and everything stagingvm made for it."""
         validate_name(name)
@@ -430,6 +480,7 @@ class Manager:
                 hint=f"run `pr-test-vm destroy {name}` again",
             )
 
+    @_libvirt_errors
     def rebuild(self, name: str, *, wait: bool = True, keep_on_failure: bool = False) -> VMInfo:
         """Destroy *name* and start it again from its base, with the same MAC and address."""
         validate_name(name)
@@ -465,11 +516,13 @@ class Manager:
 
     # -- queries ----------------------------------------------------------------------------
 
+    @_libvirt_errors
     def status(self, name: str) -> VMInfo:
         validate_name(name)
         dom, found = vdomain.require_owned(self.conn, name)
         return self._info(dom, found, self._network())
 
+    @_libvirt_errors
     def list(self) -> list[VMInfo]:
         """stagingvm's VMs (domains with its metadata), sorted by name."""
         net = self._network()
@@ -480,6 +533,7 @@ class Manager:
                 infos.append(self._info(dom, found, net))
         return sorted(infos, key=lambda info: info.name)
 
+    @_libvirt_errors
     def address(self, name: str) -> str:
         """The VM's IPv4 address (lease, then network leases, then guest agent)."""
         validate_name(name)
@@ -494,6 +548,7 @@ class Manager:
             )
         return ip
 
+    @_libvirt_errors
     def ssh_target(self, name: str, user: str | None = None) -> SSHTarget:
         return SSHTarget(
             host=self.address(name),

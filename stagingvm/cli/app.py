@@ -42,6 +42,7 @@ COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_access",
     "stagingvm.cli.cmd_info",
     "stagingvm.cli.cmd_config",
+    "stagingvm.cli.cmd_check",
     "stagingvm.cli.cmd_setup",
     "stagingvm.cli.cmd_test",
 ]
@@ -146,8 +147,8 @@ def _root(
 ) -> None:
     """Boot a PR's NixOS configuration in a throwaway libvirt VM and check it.
 
-    Settings come from /etc/stagingvm/config.toml, ~/.config/stagingvm/config.toml,
-    STAGINGVM_* variables and these options; `pr-test-vm config` shows the result.
+    Settings come from /etc/stagingvm/config.toml, then ~/.config/stagingvm/config.toml,
+    then STAGINGVM_* variables, then these options. The config command shows the result.
 
     Example:
 

@@ -82,7 +82,10 @@ def console(
         bool, typer.Option("--log", help="Print the captured console log instead of attaching.")
     ] = False,
 ) -> None:
-    """Attach to a VM's serial console (Ctrl+] leaves), or print its log with --log.
+    """Attach to a VM's serial console, or print its log.
+
+    The console is attached to this terminal in raw mode; Ctrl+] leaves. With --log the
+    console output captured since the VM started is printed on stdout instead.
 
     Example:
 

@@ -19,9 +19,10 @@ def list_vms(
     ctx: typer.Context,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON list on stdout.")] = False,
 ) -> None:
-    """List the VMs stagingvm owns (other VMs on the host are never shown).
+    """List the VMs stagingvm owns.
 
-    Columns: name, state, IP, vCPUs, memory, age and base image.
+    Other VMs on the host are never shown. Columns: name, state, IP, vCPUs, memory, age
+    and base image.
 
     Example:
 
@@ -46,7 +47,9 @@ def status(
         bool, typer.Option("--json", help="Print the status as JSON on stdout.")
     ] = False,
 ) -> None:
-    """Show one VM: state, IP, MAC, uptime, memory, disk, console log and metadata.
+    """Show the state, address and metadata of one VM.
+
+    State, IP, MAC, uptime, memory, disk, console log path and the recorded metadata.
 
     Example:
 

@@ -118,7 +118,9 @@ def stop(
         ),
     ] = None,
 ) -> None:
-    """Shut a VM down (ACPI), waiting up to a time-out; --force powers it off.
+    """Shut a VM down (ACPI); --force powers it off.
+
+    Waits up to --timeout for the guest to power off, then fails with a hint.
 
     The VM stays defined with its disk; `start` is not needed again, use `rebuild` for a
     fresh disk or `destroy` to remove it.
@@ -135,7 +137,10 @@ def stop(
 
 
 def destroy(ctx: typer.Context, name: NameArg) -> None:
-    """Remove a VM completely: power off, undefine, delete its disk, log and DHCP entry.
+    """Remove a VM and everything that was made for it.
+
+    Powers it off, undefines it, deletes its disk overlay, console log, known_hosts and
+    DHCP host entry.
 
     Base images are kept. Afterwards nothing of the VM is left.
 
@@ -153,7 +158,9 @@ def destroy(ctx: typer.Context, name: NameArg) -> None:
 def rebuild(
     ctx: typer.Context, name: NameArg, wait: WaitOpt = True, json_out: JsonOpt = False
 ) -> None:
-    """Destroy a VM and start it again from its base, keeping its name, MAC and address.
+    """Start a VM afresh from its base, keeping name, MAC and address.
+
+    The old disk is thrown away; the VM gets a new overlay of the (possibly rebuilt) base.
 
     Use it after `build` made a new base image of the same name.
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
-from stagingvm.terminal import is_terminal, on_resize, raw_terminal, terminal_size
+from stagingvm.terminal import is_terminal, on_resize, raw_terminal, terminal_size, write_all
 
 if TYPE_CHECKING:
     import paramiko
@@ -99,13 +99,6 @@ def _pump(channel: paramiko.Channel, in_fd: int, out_fd: int, err_fd: int) -> No
 
 def _drain(channel: paramiko.Channel, out_fd: int, err_fd: int) -> None:
     while channel.recv_ready():
-        _write_all(out_fd, channel.recv(_CHUNK))
+        write_all(out_fd, channel.recv(_CHUNK))
     while channel.recv_stderr_ready():
-        _write_all(err_fd, channel.recv_stderr(_CHUNK))
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+        write_all(err_fd, channel.recv_stderr(_CHUNK))

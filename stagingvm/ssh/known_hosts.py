@@ -146,8 +146,9 @@ def changed_key_error(path: Path, offered: HostKey, pinned: HostKey) -> HostKeyE
         f"SSH host key of {offered.host} changed: pinned {pinned.fingerprint} "
         f"({pinned.keytype}), offered {offered.fingerprint} ({offered.keytype}). "
         "Someone may be intercepting the connection, or the VM was recreated.",
-        hint=f"if you really recreated the VM, run {_rebuild_hint(path)} "
-        f"or delete {path}; otherwise do not connect",
+        hint=f"if you really recreated the VM, run {_rebuild_hint(path)}: it starts the VM "
+        f"afresh and pins its new key (the pinned keys are in {path}); otherwise do not "
+        "connect and find out who answers at that address",
     )
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stagingvm.errors import NotFoundError
+from stagingvm.errors import BuildError, NotFoundError
 from stagingvm.names import validate_name
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.virt import qemuimg, storage
@@ -114,6 +114,8 @@ def import_base(
     progress: Progress = NULL_PROGRESS,
 ) -> BaseImage:
     """Upload *image* (qcow2 or raw; raw is converted) as the base volume of *name*."""
+    import libvirt
+
     validate_name(name, what="base image name")
     if source_key is not None:
         known = read_record(data_dir, name)
@@ -135,7 +137,12 @@ def import_base(
             with progress.phase(f"converting {image.name} to qcow2"):
                 qemuimg.convert_to_qcow2(image, upload)
         with progress.phase(f"uploading {image.name} as base image {name}"):
-            vol = storage.upload_file(conn, pool, vol_name, upload)
+            try:
+                vol = storage.upload_file(conn, pool, vol_name, upload)
+            except libvirt.libvirtError as exc:
+                raise BuildError(
+                    f"could not upload {image} into storage pool {pool.name()}: {exc}"
+                ) from exc
     base = BaseImage(
         name=name,
         volume=vol_name,

@@ -11,7 +11,7 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING, Any
 
-from stagingvm.errors import LibvirtUnavailableError
+from stagingvm.errors import LibvirtUnavailableError, StagingVMError
 
 if TYPE_CHECKING:
     import libvirt
@@ -98,3 +98,29 @@ def error_code(exc: BaseException) -> int | None:
         return None
     code = get()
     return int(code) if code is not None else None
+
+
+_CONNECTION_CODES = ("VIR_ERR_NO_CONNECT", "VIR_ERR_INVALID_CONN", "VIR_ERR_RPC")
+_PERMISSION_CODES = ("VIR_ERR_AUTH_FAILED", "VIR_ERR_ACCESS_DENIED", "VIR_ERR_OPERATION_DENIED")
+
+
+def translate(exc: BaseException, uri: str) -> StagingVMError | None:
+    """The stagingvm error for a libvirt error that escaped the code (None: not libvirt's).
+
+    A lost or refused connection becomes LibvirtUnavailableError; anything else keeps
+    libvirt's message in a plain StagingVMError (exit code 1: stagingvm did not expect it).
+    """
+    import libvirt
+
+    if not isinstance(exc, libvirt.libvirtError):
+        return None
+    code = error_code(exc)
+    codes = {name: getattr(libvirt, name, None) for name in _CONNECTION_CODES + _PERMISSION_CODES}
+    domain = exc.get_error_domain()
+    if code in {codes[n] for n in _PERMISSION_CODES}:
+        return LibvirtUnavailableError(f"libvirt refused: {exc}", hint=PERMISSION_HINT)
+    if code in {codes[n] for n in _CONNECTION_CODES} or domain == libvirt.VIR_FROM_RPC:
+        return LibvirtUnavailableError(
+            f"lost the connection to libvirt at {uri}: {exc}", hint=START_HINT
+        )
+    return StagingVMError(f"libvirt: {exc}")
