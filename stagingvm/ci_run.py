@@ -6,8 +6,9 @@ global time-out, Ctrl-C), unless the caller asked to keep it after a failure. Re
 written in every case: the policy's own report when the checks ran, otherwise a report of
 the phase that failed, so CI always has a JUnit file and a Markdown summary to show.
 
-The outcome is raised, not printed: ``RestrictionViolatedError`` (exit 10) when a check
-failed, ``CheckInfrastructureError`` (exit 11) when no verdict could be reached. The global
+The outcome is returned, not printed; ``RunOutcome.raise_for_verdict`` raises
+``RestrictionViolatedError`` (exit 10) when a check failed and ``CheckInfrastructureError``
+(exit 11) when no verdict could be reached. The global
 time-out works by interrupting the main thread (SIGINT from a timer thread); the interrupt
 is told apart from Ctrl-C by the timer's flag. Signal handlers are the CLI's business.
 """
@@ -44,7 +45,9 @@ class CheckReport(Protocol):
     """What ``test`` needs of a policy report (``stagingvm.checks``)."""
 
     @property
-    def passed(self) -> bool: ...
+    def verdict(self) -> str:
+        """``held``, ``violated`` or ``inconclusive`` (the checks could not decide)."""
+        ...
 
     def summary(self) -> str: ...
 
@@ -106,11 +109,26 @@ class RunOutcome:
     cleanup_errors: list[str] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
     reports: list[Path] = field(default_factory=list)
+    summary: str | None = None  # the check report's one-line summary, when the checks ran
+
+    def raise_for_verdict(self) -> None:
+        """``RestrictionViolatedError`` (10) or ``CheckInfrastructureError`` (11) unless passed."""
+        if self.verdict == "passed":
+            return
+        if self.verdict == "violated":
+            raise RestrictionViolatedError(
+                f"restriction check failed on {self.vm_name}: {self.summary}",
+                hint="see the Markdown/JUnit report for each failed check",
+            )
+        raise CheckInfrastructureError(
+            f"could not check ({self.phase}): {self.error}", hint=self.hint
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "vm": self.vm_name,
             "verdict": self.verdict,
+            "summary": self.summary,
             "phase": self.phase,
             "base": self.base,
             "store_path": self.store_path,
@@ -191,7 +209,12 @@ def run_test(
     *,
     progress: Progress = NULL_PROGRESS,
 ) -> RunOutcome:
-    """Build (or import) -> start -> check -> report -> destroy. Raises the verdict."""
+    """Build (or import) -> start -> check -> report -> destroy.
+
+    Returns the outcome whatever the verdict (``outcome.raise_for_verdict()`` turns it into
+    the exit code); only ``KeyboardInterrupt`` (Ctrl-C, SIGTERM through the CLI) propagates,
+    after the clean-up and the reports.
+    """
     validate_name(request.vm_name)
     if (request.target is None) == (request.image is None):
         raise CheckInfrastructureError("test needs exactly one of a TARGET or --image")
@@ -218,7 +241,10 @@ def run_test(
                 with _phase(outcome, "check", progress):
                     report = policy.run(request.vm_name)
                 outcome.phase = "report"
-                outcome.verdict = "passed" if report.passed else "violated"
+                outcome.summary = report.summary()
+                outcome.verdict = _VERDICTS.get(report.verdict, "error")
+                if outcome.verdict == "error":
+                    outcome.error = outcome.summary
             except KeyboardInterrupt:
                 if not deadline.fired.is_set():
                     outcome.verdict = "interrupted"
@@ -242,7 +268,7 @@ def run_test(
             _destroy(manager, request.vm_name, outcome, progress)
         outcome.kept = started_vm and keep
         _write_reports(request.reports, outcome, report)
-    return _verdict(outcome, report)
+    return outcome
 
 
 def _prepare_base(
@@ -332,15 +358,4 @@ def _write_reports(paths: ReportPaths, outcome: RunOutcome, report: CheckReport 
         outcome.reports.append(path)
 
 
-def _verdict(outcome: RunOutcome, report: CheckReport | None) -> RunOutcome:
-    if outcome.verdict == "passed":
-        return outcome
-    if outcome.verdict == "violated" and report is not None:
-        raise RestrictionViolatedError(
-            f"restriction check failed on {outcome.vm_name}: {report.summary()}",
-            hint="see the Markdown/JUnit report for each failed check",
-        )
-    raise CheckInfrastructureError(
-        f"could not check ({outcome.phase}): {outcome.error}",
-        hint=outcome.hint,
-    )
+_VERDICTS = {"held": "passed", "violated": "violated"}  # anything else: no verdict

@@ -22,7 +22,7 @@ from typing import Annotated
 import typer
 
 from stagingvm.cli.ci_env import pr_and_commit
-from stagingvm.cli.state import CliState, cli_state
+from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
 from stagingvm.names import validate_name
 
@@ -36,8 +36,8 @@ def test(
         ),
     ] = None,
     policy: Annotated[
-        Path, typer.Option("--policy", metavar="FILE", help="The policy file to check.")
-    ] = Path("policy.toml"),
+        str, typer.Option("--policy", metavar="FILE", help="Policy file, or builtin:NAME.")
+    ] = "builtin:ai-worker",
     image: Annotated[
         Path | None,
         typer.Option("--image", metavar="PATH", help="Test this disk image instead of building."),
@@ -82,7 +82,9 @@ def test(
     ] = None,
     user: Annotated[
         list[str] | None,
-        typer.Option("--user", metavar="USER", help="Restricted user(s) [default: ai-worker]."),
+        typer.Option(
+            "--user", metavar="USER", help="More users whose key the guest takes from SMBIOS."
+        ),
     ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
 ) -> None:
@@ -99,6 +101,7 @@ def test(
       pr-test-vm test .#lazyworkhorse --policy policy.toml \\
           --junit report.xml --markdown summary.md
     """
+    from stagingvm.ci_policy import CheckPolicy
     from stagingvm.ci_run import ReportPaths, RunRequest, run_test, vm_name_for
     from stagingvm.nixexpr import GuestOptions, parse_nix_option
 
@@ -110,8 +113,10 @@ def test(
         )
     if image is not None and not image.is_file():
         raise NotFoundError(f"image file {image} does not exist")
-    if not policy.is_file():
-        raise NotFoundError(f"policy file {policy} does not exist")
+    # The policy loads before anything is built: a typo must not cost a 20-minute build.
+    runner = CheckPolicy.load(
+        policy, state.settings, state.manager(), progress=state.out.progress()
+    )
     env_pr, env_commit = pr_and_commit(os.environ)
     vm_name = (
         validate_name(name)
@@ -127,28 +132,20 @@ def test(
         timeout=timeout,
         nix_options=tuple(parse_nix_option(o) for o in nix_option or ()),
         nixpkgs=nixpkgs,
-        guest=GuestOptions(users=tuple(user or ("ai-worker",))),
+        guest=GuestOptions(users=tuple(dict.fromkeys([runner.user, *(user or ())]))),
         pr_ref=f"PR #{pr or env_pr}" if (pr or env_pr) else None,
     )
-    runner = _policy_runner(state, policy)
     state.out.info(f"test VM: {vm_name}")
     with _interrupt_handlers():
         outcome = run_test(
             request, state.settings, state.manager(), runner, progress=state.out.progress()
         )
-    if json_out:
-        state.out.json(outcome.to_json())
-    else:
-        state.out.info(f"passed: every restriction held on {vm_name}")
     for path in outcome.reports:
         state.out.info(f"report: {path}")
-
-
-def _policy_runner(state: CliState, policy: Path):  # type: ignore[no-untyped-def]
-    """The adapter over ``stagingvm.checks`` (loads the policy before anything is built)."""
-    from stagingvm.checks.runner import PolicyRun  # type: ignore[import-not-found,unused-ignore]
-
-    return PolicyRun.load(policy, state.settings, manager=state.manager())
+    if json_out:
+        state.out.json(outcome.to_json())
+    outcome.raise_for_verdict()
+    state.out.info(f"passed: every restriction held on {vm_name} ({outcome.summary})")
 
 
 @contextmanager

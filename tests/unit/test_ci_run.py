@@ -44,8 +44,9 @@ class UpProbes:
 
 
 class Report:
-    def __init__(self, passed: bool) -> None:
+    def __init__(self, passed: bool, verdict: str | None = None) -> None:
         self.passed = passed
+        self.verdict = verdict or ("held" if passed else "violated")
 
     def summary(self) -> str:
         return "1 of 1 checks passed" if self.passed else "1 of 1 checks failed"
@@ -84,6 +85,8 @@ class Policy:
             time.sleep(30)
         if self.behaviour == "infra":
             raise CheckInfrastructureError("ssh to ai-worker failed")
+        if self.behaviour == "inconclusive":
+            return Report(passed=False, verdict="inconclusive")
         return Report(passed=self.behaviour == "pass")
 
 
@@ -162,6 +165,11 @@ def request(tmp_path: Path, image: Path, **kwargs: Any) -> RunRequest:
     return RunRequest(vm_name="pr42-abc1234-beef", image=image, reports=reports, **kwargs)
 
 
+def run_and_raise(req: RunRequest, settings: Settings, manager: Manager, policy: Policy) -> None:
+    """What `pr-test-vm test` does: run, then turn the outcome into the exit-code error."""
+    run_test(req, settings, manager, policy).raise_for_verdict()
+
+
 def assert_gone(manager: Manager, name: str) -> None:
     assert name not in [d.name() for d in manager.conn.listAllDomains(0)]
     pool = storage.require_pool(manager.conn, manager.settings.pool_name)
@@ -205,7 +213,9 @@ def test_violation_raises_exit_10_and_still_destroys(
     manager: Manager, settings: Settings, image: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(RestrictionViolatedError) as err:
-        run_test(request(tmp_path, image), settings, manager, Policy(manager, "fail"))
+        run_and_raise(
+            request(tmp_path, image), settings, manager, Policy(manager, "fail")
+        ).raise_for_verdict()
     assert err.value.exit_code == 10
     assert_gone(manager, "pr42-abc1234-beef")
     assert "failure" in (tmp_path / "out" / "junit.xml").read_text()
@@ -215,13 +225,27 @@ def test_check_infrastructure_failure_is_exit_11_with_a_run_report(
     manager: Manager, settings: Settings, image: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(CheckInfrastructureError) as err:
-        run_test(request(tmp_path, image), settings, manager, Policy(manager, "infra"))
+        run_test(
+            request(tmp_path, image), settings, manager, Policy(manager, "infra")
+        ).raise_for_verdict()
     assert err.value.exit_code == 11
     assert_gone(manager, "pr42-abc1234-beef")
     (error,) = junit_errors(tmp_path / "out" / "junit.xml")
     assert error.get("message") == "ssh to ai-worker failed"
     doc = json.loads((tmp_path / "out" / "report.json").read_text())
     assert doc["phase"] == "check" and doc["verdict"] == "error" and doc["destroyed"]
+
+
+def test_inconclusive_checks_are_exit_11_with_the_policy_report(
+    manager: Manager, settings: Settings, image: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(CheckInfrastructureError) as err:
+        run_test(
+            request(tmp_path, image), settings, manager, Policy(manager, "inconclusive")
+        ).raise_for_verdict()
+    assert "could not check (report)" in str(err.value)
+    assert_gone(manager, "pr42-abc1234-beef")
+    assert json.loads((tmp_path / "out" / "report.json").read_text()) == {"passed": False}
 
 
 def test_ctrl_c_mid_check_destroys_and_writes_reports(
@@ -239,7 +263,9 @@ def test_global_time_out_stops_a_hanging_check(
     manager: Manager, settings: Settings, image: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(CheckInfrastructureError) as err:
-        run_test(request(tmp_path, image, timeout=2), settings, manager, Policy(manager, "hang"))
+        run_test(
+            request(tmp_path, image, timeout=2), settings, manager, Policy(manager, "hang")
+        ).raise_for_verdict()
     assert "within 2 s" in str(err.value)
     assert_gone(manager, "pr42-abc1234-beef")
     doc = json.loads((tmp_path / "out" / "report.json").read_text())
@@ -251,7 +277,7 @@ def test_keep_on_failure_keeps_the_vm(
 ) -> None:
     req = request(tmp_path, image, keep_on_failure=True)
     with pytest.raises(RestrictionViolatedError):
-        run_test(req, settings, manager, Policy(manager, "fail"))
+        run_test(req, settings, manager, Policy(manager, "fail")).raise_for_verdict()
     assert manager.conn.lookupByName(req.vm_name).isActive()
     assert json.loads((tmp_path / "out" / "report.json").read_text()) == {"passed": False}
     manager.destroy(req.vm_name)
@@ -267,7 +293,7 @@ def test_failed_boot_is_exit_11_and_leaves_nothing(
 
     manager._probes = Down()
     with pytest.raises(CheckInfrastructureError) as err:
-        run_test(request(tmp_path, image), settings, manager, Policy(manager))
+        run_test(request(tmp_path, image), settings, manager, Policy(manager)).raise_for_verdict()
     assert "start" in str(err.value)
     assert_gone(manager, "pr42-abc1234-beef")
     doc = json.loads((tmp_path / "out" / "report.json").read_text())
