@@ -144,29 +144,26 @@ class Manager:
             )
 
     def _accel(self) -> tuple[str, float]:
-        """The domain type and the time-out factor for new guests."""
-        timeouts = self.settings.timeouts
-        domain_type = self._domain_type
+        """The domain type and the time-out factor for new guests (decided once)."""
+        if self._domain_type is None:
+            self._domain_type, decided = self._resolve_accel()
+            if self._timeout_factor is None:
+                self._timeout_factor = decided
         factor = self._timeout_factor
-        if domain_type is None:
-            mode = self.settings.accel
-            if mode == "kvm":
-                domain_type = "kvm"
-            elif mode == "tcg":
-                domain_type = "qemu"
-            else:
-                domain_type, decided = self._resolve_auto()
-                factor = factor if factor is not None else decided
-            self._domain_type = domain_type
         if factor is None:
-            factor = timeouts.tcg_factor if domain_type == "qemu" else 1.0
-        return domain_type, factor
+            factor = self.settings.timeouts.tcg_factor if self._domain_type == "qemu" else 1.0
+        return self._domain_type, factor
 
-    def _resolve_auto(self) -> tuple[str, float | None]:
+    def _resolve_accel(self) -> tuple[str, float | None]:
+        """``stagingvm.accel.resolve_accel`` decides (it probes KVM by running a guest);
+        without that module, ``settings.accel`` maps kvm -> kvm, anything else -> qemu (TCG)."""
         try:
             from stagingvm.accel import resolve_accel  # type: ignore[import-not-found,unused-ignore]
         except ImportError:
-            self.progress.note("no KVM detection available: using software emulation (TCG)")
+            if self.settings.accel == "kvm":
+                return "kvm", None
+            if self.settings.accel == "auto":
+                self.progress.note("no KVM detection available: using software emulation (TCG)")
             return "qemu", None
         decision = resolve_accel(self.settings, self.conn, progress=self.progress)
         if decision.warning:
@@ -225,8 +222,8 @@ class Manager:
         """Delete old volumes of base *name* that no stagingvm domain still uses."""
         in_use = {
             found.metadata.base_volume
-            for dom in self.conn.listAllDomains(0)
-            if (found := vdomain.facts(dom)).metadata is not None
+            for _dom, found in vdomain.owned_domains(self.conn)
+            if found.metadata is not None
         }
         for vol in bases.stale_volumes(pool, self.settings.data_dir, name):
             if vol not in in_use:
@@ -526,11 +523,7 @@ class Manager:
     def list(self) -> list[VMInfo]:
         """stagingvm's VMs (domains with its metadata), sorted by name."""
         net = self._network()
-        infos = []
-        for dom in self.conn.listAllDomains(0):
-            found = vdomain.facts(dom)
-            if found.metadata is not None:
-                infos.append(self._info(dom, found, net))
+        infos = [self._info(dom, found, net) for dom, found in vdomain.owned_domains(self.conn)]
         return sorted(infos, key=lambda info: info.name)
 
     @_libvirt_errors

@@ -45,6 +45,7 @@ COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_check",
     "stagingvm.cli.cmd_setup",
     "stagingvm.cli.cmd_test",
+    "stagingvm.cli.cmd_lab",
 ]
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

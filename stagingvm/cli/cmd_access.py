@@ -7,6 +7,7 @@ the serial console through a libvirt stream, or prints the captured log with ``-
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Annotated
 
@@ -108,12 +109,15 @@ def console(
         sys.stdout.flush()
         return
 
-    manager = state.manager()
-    manager.status(name)  # NotFoundError before we say "Connected"
-    from stagingvm.virt import console as serial
+    state.manager().status(name)  # NotFoundError before we say "Connected"
+    serial = importlib.import_module("stagingvm.virt.console")  # libvirt streams: only now
 
-    state.out.info(f"Connected to {name}'s serial console; press Ctrl+] to leave", always=True)
-    serial.attach(state.settings.uri, name)
+    state.out.info(
+        f"Connected to {name}'s serial console; press {serial.ESCAPE_NAME} to leave", always=True
+    )
+    reason = serial.attach_console(state.settings.uri, name)
+    if reason == "closed":
+        state.out.info(f"the console of {name} was closed (the guest stopped?)")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,9 @@ Why our own wrapper rather than ``SSHClient.exec_command``:
 * many commands may run at once over one connection (the restriction checks run probes in
   parallel): each gets a channel of its own, and at most ``max_sessions`` are open at a time,
   below OpenSSH's default ``MaxSessions 10``, so the rest wait for a slot instead of failing.
+  Dropbear (the tiny test guest's server) loses output or aborts the whole connection
+  ("Failed assertion ... !channel->sent_close", seen with 2022.83) when sessions overlap, so
+  against Dropbear the sessions of one connection run one at a time.
 """
 
 from __future__ import annotations
@@ -91,6 +94,12 @@ class GuestSSH:
         self.host = host
         self.port = port
         self.user = user
+        transport = client.get_transport()
+        #: The server's identification line, e.g. ``SSH-2.0-OpenSSH_9.2``.
+        self.server_version = transport.remote_version if transport is not None else ""
+        if "dropbear" in self.server_version.lower():
+            max_sessions = 1
+        self.max_sessions = max_sessions
         self._slots = threading.BoundedSemaphore(max_sessions)
 
     @classmethod
@@ -276,14 +285,20 @@ class GuestSSH:
             remaining = deadline - time.monotonic()
             try:
                 return self._transport().open_session(timeout=max(remaining, 0.1))
-            except paramiko.ChannelException:
-                # "administratively prohibited": the server's MaxSessions is lower than ours,
-                # or it has not torn down a closed channel yet. Wait for one to go.
-                if remaining <= _OPEN_RETRY:
-                    raise self._lost_error("(the server refused a new session)") from None
-                time.sleep(_OPEN_RETRY)
             except (OSError, EOFError, paramiko.SSHException) as exc:
-                raise self._lost_error(f"while opening a session: {exc}") from None
+                # Refused ("administratively prohibited": the server's MaxSessions is lower
+                # than ours, or it has not torn down a closed channel yet). paramiko keeps the
+                # reason in one slot per connection, so a concurrent opener may see a bare
+                # SSHException instead of ChannelException: retry both while the connection
+                # lives, until the deadline.
+                transport = self._client.get_transport()
+                if transport is None or not transport.is_active():
+                    raise self._lost_error(f"while opening a session: {exc}") from None
+                if remaining <= _OPEN_RETRY:
+                    raise SSHConnectError(
+                        f"the SSH server of {self.host} refused a new session: {exc}"
+                    ) from None
+                time.sleep(_OPEN_RETRY)
 
     def _execute(self, command: str, *, timeout: float, stdin: bytes | None) -> CommandResult:
         started = time.monotonic()

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stagingvm.errors import LibvirtUnavailableError, StagingVMError
 
 if TYPE_CHECKING:
     import libvirt
+
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _connections: dict[str, libvirt.virConnect] = {}
@@ -89,6 +92,22 @@ def forget(uri: str | None = None) -> None:
             if conn is not None:
                 with contextlib.suppress(Exception):  # a dead connection may fail to close
                     conn.close()
+
+
+def lookup_or_none(lookup: Callable[[str], T], name: str, missing: str) -> T | None:
+    """``lookup(name)``, or None when libvirt says the object does not exist.
+
+    *missing* names the libvirt error code of "no such object" (``"VIR_ERR_NO_DOMAIN"``);
+    every other error is raised.
+    """
+    import libvirt
+
+    try:
+        return lookup(name)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) == getattr(libvirt, missing):
+            return None
+        raise
 
 
 def error_code(exc: BaseException) -> int | None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from stagingvm import xmlrender
 from stagingvm.errors import InvalidInputError, NotFoundError
-from stagingvm.virt.connection import error_code
+from stagingvm.virt.connection import error_code, lookup_or_none
 
 if TYPE_CHECKING:
     import libvirt
@@ -217,18 +217,28 @@ def parse_domain(xml: str) -> DomainFacts:
 
 
 def lookup(conn: libvirt.virConnect, name: str) -> libvirt.virDomain | None:
-    import libvirt
-
-    try:
-        return conn.lookupByName(name)
-    except libvirt.libvirtError as exc:
-        if error_code(exc) == libvirt.VIR_ERR_NO_DOMAIN:
-            return None
-        raise
+    return lookup_or_none(conn.lookupByName, name, "VIR_ERR_NO_DOMAIN")
 
 
 def facts(dom: libvirt.virDomain) -> DomainFacts:
     return parse_domain(str(dom.XMLDesc(0)))
+
+
+def owned_domains(conn: libvirt.virConnect) -> list[tuple[libvirt.virDomain, DomainFacts]]:
+    """Every stagingvm domain with its facts (domains that vanish meanwhile are skipped)."""
+    import libvirt
+
+    found = []
+    for dom in conn.listAllDomains(0):
+        try:
+            dom_facts = facts(dom)
+        except libvirt.libvirtError as exc:
+            if error_code(exc) == libvirt.VIR_ERR_NO_DOMAIN:
+                continue  # another tool removed a transient domain while we listed
+            raise
+        if dom_facts.metadata is not None:
+            found.append((dom, dom_facts))
+    return found
 
 
 def require_owned(conn: libvirt.virConnect, name: str) -> tuple[libvirt.virDomain, DomainFacts]:

@@ -19,7 +19,7 @@ from stagingvm import xmlrender
 from stagingvm.errors import ConfigError, ConflictError, NotFoundError
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.settings import NetworkSettings
-from stagingvm.virt.connection import error_code
+from stagingvm.virt.connection import lookup_or_none
 from stagingvm.virt.subnets import PROC_ROUTE, check_overlap, host_routes
 
 if TYPE_CHECKING:
@@ -108,14 +108,7 @@ def drift(wanted_xml: str, existing_xml: str) -> list[str]:
 
 
 def lookup(conn: libvirt.virConnect, name: str) -> libvirt.virNetwork | None:
-    import libvirt
-
-    try:
-        return conn.networkLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if error_code(exc) == libvirt.VIR_ERR_NO_NETWORK:
-            return None
-        raise
+    return lookup_or_none(conn.networkLookupByName, name, "VIR_ERR_NO_NETWORK")
 
 
 def _persistent_xml(network: libvirt.virNetwork) -> str:

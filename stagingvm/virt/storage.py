@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from stagingvm import xmlrender
 from stagingvm.errors import NotFoundError
 from stagingvm.progress import NULL_PROGRESS, Progress
-from stagingvm.virt.connection import error_code
+from stagingvm.virt.connection import lookup_or_none
 
 if TYPE_CHECKING:
     import libvirt
@@ -57,14 +57,7 @@ def render_volume(
 
 
 def pool_lookup(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool | None:
-    import libvirt
-
-    try:
-        return conn.storagePoolLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_POOL:
-            return None
-        raise
+    return lookup_or_none(conn.storagePoolLookupByName, name, "VIR_ERR_NO_STORAGE_POOL")
 
 
 def require_pool(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool:
@@ -104,14 +97,7 @@ def ensure_pool(
 
 
 def volume_lookup(pool: libvirt.virStoragePool, name: str) -> libvirt.virStorageVol | None:
-    import libvirt
-
-    try:
-        return pool.storageVolLookupByName(name)
-    except libvirt.libvirtError as exc:
-        if error_code(exc) == libvirt.VIR_ERR_NO_STORAGE_VOL:
-            return None
-        raise
+    return lookup_or_none(pool.storageVolLookupByName, name, "VIR_ERR_NO_STORAGE_VOL")
 
 
 def volume_names(pool: libvirt.virStoragePool) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GOLDEN
+from corehelpers import GOLDEN
 
 from stagingvm import xmlrender
 from stagingvm.settings import NetworkSettings

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SilentProbes, add_base, make_manager, with_timeouts
+from corehelpers import SilentProbes, add_base, make_manager, with_timeouts
 
 from stagingvm import xmlrender
 from stagingvm.errors import (
@@ -67,7 +67,7 @@ def test_start_without_wait_creates_a_running_vm(manager: Manager, base: bases.B
 
 
 def test_start_with_wait_runs_every_phase(settings: Settings, conn: Any, routes_file: Path) -> None:
-    from conftest import ReadyProbes
+    from corehelpers import ReadyProbes
 
     probes = ReadyProbes()
     manager = make_manager(settings, conn, routes_file, probes=probes)
@@ -301,3 +301,17 @@ def test_address_and_ssh_target(manager: Manager, base: bases.BaseImage) -> None
     manager.stop("addr", force=True)
     with pytest.raises(NotFoundError, match="no IPv4 address"):
         manager.address("addr")
+
+
+def test_accel_setting_picks_the_domain_type(
+    settings: Settings, conn: Any, routes_file: Path
+) -> None:
+    from dataclasses import replace
+
+    manager = Manager(
+        replace(settings, accel="tcg"), conn=conn, routes_path=routes_file, probes=SilentProbes()
+    )
+    add_base(manager)
+    info = manager.start("soft", base="base", wait=False)
+    assert info.domain_type == "qemu"
+    assert manager._accel() == ("qemu", settings.timeouts.tcg_factor)

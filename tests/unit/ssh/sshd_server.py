@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from stagingvm.ssh.client import GuestSSH
 from stagingvm.ssh.keys import ensure_client_key
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -37,6 +39,40 @@ def make_host_key(path: Path) -> Path:
         check=True,
     )
     return path
+
+
+def wait_listening(process: subprocess.Popen[bytes], host: str, port: int, log: Path) -> None:
+    """Wait until the daemon accepts connections; fail with its log if it exits."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited: {log.read_text()}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}: {log.read_text()}")
+
+
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    if process is not None and process.poll() is None:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def connect_to(
+    daemon: SSHDaemon | DropbearDaemon, *, fresh: bool = False, known_hosts: Path | None = None
+) -> GuestSSH:
+    """A GuestSSH to *daemon* with its client key; pins the first key when *fresh*."""
+    return GuestSSH.connect(
+        daemon.host,
+        port=daemon.port,
+        user=daemon.user,
+        key_path=daemon.client_key,
+        known_hosts=known_hosts or daemon.directory / "known_hosts",
+        record_first_key=fresh,
+    )
 
 
 @dataclass
@@ -86,25 +122,10 @@ class SSHDaemon:
             [SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log
         )
         log.close()
-        self._wait_listening()
-
-    def _wait_listening(self) -> None:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"sshd exited: {self.log.read_text()}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"sshd did not listen on {self.port}: {self.log.read_text()}")
+        wait_listening(self.process, self.host, self.port, self.log)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
         self.process = None
 
     def restart(self, host_key: Path) -> None:
@@ -127,3 +148,73 @@ def start_daemon(directory: Path, *, max_sessions: int = 10) -> SSHDaemon:
     daemon = SSHDaemon(directory, client_key, max_sessions=max_sessions)
     daemon.start(make_host_key(directory / "host_key_a"))
     return daemon
+
+
+DROPBEAR = shutil.which("dropbear") or "/usr/sbin/dropbear"
+DROPBEARKEY = shutil.which("dropbearkey") or "/usr/bin/dropbearkey"
+UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
+
+# Dropbear reads ~USER/.ssh/authorized_keys and has no option to look elsewhere. The daemon
+# runs in a mount namespace of its own where a temporary directory is bind-mounted over the
+# user's home: the real home is never touched, and the mount is invisible outside.
+_DROPBEAR_SCRIPT = 'mount --bind "$1" "$2" && exec "$3" -F -E -s -m -p "$4" -r "$5" -P "$6"'
+
+
+@dataclass
+class DropbearDaemon:
+    """Dropbear, the SSH server of the tiny test guest, on 127.0.0.1 (root only)."""
+
+    directory: Path
+    client_key: Path
+    port: int = field(default_factory=free_port)
+    host: str = "127.0.0.1"
+    user: str = field(default_factory=getpass.getuser)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        home = self.directory / "home"
+        (home / ".ssh").mkdir(parents=True, mode=0o700)
+        public = ensure_client_key(self.client_key)
+        authorized = home / ".ssh" / "authorized_keys"
+        authorized.write_text(public + "\n")
+        authorized.chmod(0o600)
+        host_key = self.directory / "dropbear_ed25519_host_key"
+        subprocess.run(
+            [DROPBEARKEY, "-t", "ed25519", "-f", str(host_key)], check=True, capture_output=True
+        )
+        log_path = self.directory / "dropbear.log"
+        log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                UNSHARE,
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                _DROPBEAR_SCRIPT,
+                "sh",
+                str(home),
+                pwd.getpwuid(os.getuid()).pw_dir,
+                DROPBEAR,
+                f"{self.host}:{self.port}",
+                str(host_key),
+                str(self.directory / "dropbear.pid"),
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        wait_listening(self.process, self.host, self.port, log_path)
+
+    def stop(self) -> None:
+        stop_process(self.process)  # exec'd by the shell: this is dropbear itself
+        self.process = None
+
+
+def require_dropbear() -> None:
+    for tool in (DROPBEAR, DROPBEARKEY, UNSHARE):
+        if not os.access(tool, os.X_OK):
+            pytest.skip(f"{tool} not installed (apt-get install dropbear-bin util-linux)")
+    if os.geteuid() != 0:
+        pytest.skip("the dropbear fixture needs root (a private mount namespace)")

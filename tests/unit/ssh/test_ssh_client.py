@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sshd_server import SSHDaemon, free_port
+from sshd_server import SSHDaemon, connect_to, free_port
 
 from stagingvm.errors import InvalidInputError, WaitTimeoutError
 from stagingvm.ssh.client import CommandResult, GuestSSH, SSHAuthError, SSHConnectError
@@ -17,15 +17,7 @@ from stagingvm.ssh.keys import ensure_client_key
 
 @pytest.fixture(scope="module")
 def ssh(sshd: SSHDaemon) -> Iterator[GuestSSH]:
-    connection = GuestSSH.connect(
-        sshd.host,
-        port=sshd.port,
-        user=sshd.user,
-        key_path=sshd.client_key,
-        known_hosts=sshd.directory / "known_hosts",
-        record_first_key=True,
-    )
-    with connection:
+    with connect_to(sshd, fresh=True) as connection:
         yield connection
 
 
@@ -169,13 +161,7 @@ def test_loose_key_permissions_refused_before_connecting(tmp_path: Path) -> None
 
 
 def test_closed_connection_is_reported(sshd: SSHDaemon) -> None:
-    ssh = GuestSSH.connect(
-        sshd.host,
-        port=sshd.port,
-        user=sshd.user,
-        key_path=sshd.client_key,
-        known_hosts=sshd.directory / "known_hosts",
-    )
+    ssh = connect_to(sshd)
     ssh.close()
     with pytest.raises(SSHConnectError, match="lost"):
         ssh.run(["true"], timeout=5)

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sshd_server import SSH_KEYGEN, SSHDaemon, make_host_key
+from sshd_server import SSH_KEYGEN, SSHDaemon, connect_to, make_host_key
 
 from stagingvm.errors import HostKeyError
 from stagingvm.ssh.client import GuestSSH
@@ -18,15 +18,7 @@ from stagingvm.ssh.known_hosts import KnownHosts, fingerprint, host_id
 
 
 def connect(daemon: SSHDaemon, known_hosts: Path, *, fresh: bool) -> GuestSSH:
-    return GuestSSH.connect(
-        daemon.host,
-        port=daemon.port,
-        user=daemon.user,
-        key_path=daemon.client_key,
-        known_hosts=known_hosts,
-        record_first_key=fresh,
-        timeout=10.0,
-    )
+    return connect_to(daemon, fresh=fresh, known_hosts=known_hosts)
 
 
 def keygen_fingerprint(public_key: Path) -> str:
