@@ -2,7 +2,7 @@
 
 The test flake (fixtures/flake) needs no nixpkgs. Each test gets its own copy of it (nix would
 otherwise see the repository's git tree and only its committed files) and a tiny qcow2 made
-with qemu-img, named by STAGINGVM_TEST_IMAGE, which the flake's fake image derivation copies.
+with qemu-img, named by FIXTURE_QCOW2, which the flake's fake image derivation copies.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def test_image(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         image = folder / "tiny.qcow2"
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(image), "8M"], check=True)
         image.chmod(0o644)
-        monkeypatch.setenv("STAGINGVM_TEST_IMAGE", str(image))
+        monkeypatch.setenv("FIXTURE_QCOW2", str(image))
         yield image
     finally:
         shutil.rmtree(folder, ignore_errors=True)
