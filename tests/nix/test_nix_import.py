@@ -99,3 +99,42 @@ def test_build_then_import_is_keyed_by_store_path(
     second: Any = import_result(again, manager)
     assert second.reused and second.volume == first.volume
     assert _pool_volumes(lab_settings) == volumes
+
+
+def test_cli_build_target_imports_the_image(
+    flake_dir: Path, test_image: Path, lab_settings: Settings, tmp_path: Path
+) -> None:
+    """``pr-test-vm build FLAKE#HOST --name N --json`` as a user runs it (nix settings from
+    NIX_CONFIG: no binary cache is reachable here)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    s = lab_settings
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'pool_name = "{s.pool_name}"\nstorage_pool = "{s.storage_pool}"\n'
+        f'data_dir = "{s.data_dir}"\n[network]\nname = "{s.network.name}"\n'
+        f'bridge = "{s.network.bridge}"\nsubnet = "{s.network.subnet}"\n'
+        f'dhcp_start = "{s.network.dhcp_start}"\ndhcp_end = "{s.network.dhcp_end}"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STAGINGVM_")}
+    env.update(
+        {
+            "STAGINGVM_CONFIG": str(config),
+            "NIX_CONFIG": "substituters =\nsandbox = false",
+            "FIXTURE_QCOW2": str(test_image),
+        }
+    )
+    code = "import sys; sys.argv[0] = 'pr-test-vm'; from stagingvm.cli.app import main; main()"
+    argv = [sys.executable, "-c", code, "build", f"{flake_dir}#x", "--name", "nixt-cli", "--json"]
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    doc = json.loads(first.stdout)
+    assert doc["name"] == "nixt-cli" and doc["source_key"].startswith("/nix/store/")
+    assert (s.data_dir / "gcroots" / "nixt-cli").is_symlink()
+    assert list((s.data_dir / "logs").glob("nix-nixt-cli-*.log"))
+    second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["volume"] == doc["volume"]
