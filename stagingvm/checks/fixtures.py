@@ -18,9 +18,18 @@ from stagingvm.checks.oracles import Observations, RootmarkFile, Secrets
 from stagingvm.checks.preamble import ORACLE_DIR, ROOTMARK_DIR
 from stagingvm.policy.model import Policy
 
-WATCHED_DIRS = ("/etc", "/etc/sudoers.d", "/etc/cron.d", "/etc/systemd/system",
-                "/usr/local/bin", "/usr/local/sbin", "/usr/bin", "/root", "/var/lib/docker",
-                "/var/spool/cron/crontabs")
+WATCHED_DIRS = (
+    "/etc",
+    "/etc/sudoers.d",
+    "/etc/cron.d",
+    "/etc/systemd/system",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+    "/usr/bin",
+    "/root",
+    "/var/lib/docker",
+    "/var/spool/cron/crontabs",
+)
 
 DOOMED_STATES = {
     "container:stagingvm-doomed-rm": "running",
@@ -198,14 +207,16 @@ class RunFacts:
 
         return cls(
             mark=_secrets.token_hex(12),
-            secrets=Secrets({
-                "root-canary": nonce("ROOT"),
-                "etc-canary": nonce("ETC"),
-                "service-secret-file": nonce("SVCFILE"),
-                "service-env": nonce("SVCENV"),
-                "service-volume": nonce("SVCVOL"),
-                "victim": nonce("VICTIM"),
-            }),
+            secrets=Secrets(
+                {
+                    "root-canary": nonce("ROOT"),
+                    "etc-canary": nonce("ETC"),
+                    "service-secret-file": nonce("SVCFILE"),
+                    "service-env": nonce("SVCENV"),
+                    "service-volume": nonce("SVCVOL"),
+                    "victim": nonce("VICTIM"),
+                }
+            ),
             control_secret=nonce("CTL"),
             service_log=_secrets.token_hex(8),
         )
@@ -217,13 +228,26 @@ def root_env(policy: Policy, run: RunFacts) -> dict[str, str]:
     pairs = [f"{name}={value}" for name, value in s.items()]
     pairs.append(f"ctl-oracle-sweep={run.control_secret}")
     return {
-        "N": run.mark, "RM": ROOTMARK_DIR, "ORACLE": ORACLE_DIR, "USERNAME": policy.user.name,
-        "IMG": c.image, "V": c.victim, "S": c.service, "O": c.secret_service,
-        "REG": policy.host.registry, "C_ROOT": s["root-canary"], "C_ETC": s["etc-canary"],
-        "C_SVCFILE": s["service-secret-file"], "C_ENV": s["service-env"],
-        "C_VOL": s["service-volume"], "VN": s["victim"], "LOGN": run.service_log,
-        "C_CTL": run.control_secret, "SECRET_PAIRS": " ".join(pairs),
-        "WATCHED": " ".join(WATCHED_DIRS), "DOOMED": " ".join(DOOMED_STATES),
+        "N": run.mark,
+        "RM": ROOTMARK_DIR,
+        "ORACLE": ORACLE_DIR,
+        "USERNAME": policy.user.name,
+        "IMG": c.image,
+        "V": c.victim,
+        "S": c.service,
+        "O": c.secret_service,
+        "REG": policy.host.registry,
+        "C_ROOT": s["root-canary"],
+        "C_ETC": s["etc-canary"],
+        "C_SVCFILE": s["service-secret-file"],
+        "C_ENV": s["service-env"],
+        "C_VOL": s["service-volume"],
+        "VN": s["victim"],
+        "LOGN": run.service_log,
+        "C_CTL": run.control_secret,
+        "SECRET_PAIRS": " ".join(pairs),
+        "WATCHED": " ".join(WATCHED_DIRS),
+        "DOOMED": " ".join(DOOMED_STATES),
     }
 
 

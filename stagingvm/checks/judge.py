@@ -26,13 +26,14 @@ def _held_text(ev: Evidence) -> str:
     excerpt = ev.excerpt(160)
     if ev.exit_status == 0:
         return f"ran, no effect seen: {excerpt}" if excerpt else "ran, no effect seen"
-    return f"refused (exit {ev.exit_status}): {excerpt}" if excerpt else (
-        f"refused (exit {ev.exit_status})")
+    return (
+        f"refused (exit {ev.exit_status}): {excerpt}"
+        if excerpt
+        else (f"refused (exit {ev.exit_status})")
+    )
 
 
-def probe_findings(
-    ident: str, ev: Evidence, obs: Observations | None, run: RunFacts
-) -> list[str]:
+def probe_findings(ident: str, ev: Evidence, obs: Observations | None, run: RunFacts) -> list[str]:
     """Every oracle's finding that can be attributed to *ident*."""
     found = oracles.leak_findings(ev, run.secrets)
     if obs is not None:
@@ -56,9 +57,18 @@ def judge_probe(
     setuid_allowed: Sequence[str] = (),
 ) -> ProbeResult:
     expected = "must fail (control)" if probe.control else EXPECTED.get(probe.watch, probe.watch)
-    result = ProbeResult(probe.id, probe.family, probe.title, expected, Outcome.HELD, "",
-                         duration=ev.duration, risk=probe.risk, fix=probe.fix,
-                         control=probe.control)
+    result = ProbeResult(
+        probe.id,
+        probe.family,
+        probe.title,
+        expected,
+        Outcome.HELD,
+        "",
+        duration=ev.duration,
+        risk=probe.risk,
+        fix=probe.fix,
+        control=probe.control,
+    )
     found = probe_findings(probe.id, ev, obs, run)
     if obs is not None:
         if probe.id == "gn-setuid-audit":
@@ -117,13 +127,24 @@ def judge_allow(
         if promise.judge.oracle is not None and not fired:
             problems.append(f"oracle '{promise.judge.oracle}' saw nothing")
         if not problems:
-            return PromiseResult(promise.id, "allow", promise.description, True,
-                                 f"works: {command}", [f"{command}: {ev.excerpt(160)}"])
+            return PromiseResult(
+                promise.id,
+                "allow",
+                promise.description,
+                True,
+                f"works: {command}",
+                [f"{command}: {ev.excerpt(160)}"],
+            )
         lines.append(f"{command}: {'; '.join(problems)}: {ev.excerpt(160)}")
     all_broken = attempts and all(ev.transport_error for _, ev, _ in attempts)
-    return PromiseResult(promise.id, "allow", promise.description,
-                         None if all_broken else False,
-                         "no spelling works" if not all_broken else "could not run", lines)
+    return PromiseResult(
+        promise.id,
+        "allow",
+        promise.description,
+        None if all_broken else False,
+        "no spelling works" if not all_broken else "could not run",
+        lines,
+    )
 
 
 def judge_deny(
@@ -150,13 +171,27 @@ def judge_deny(
             found += oracles.swept_leak_findings(obs, promise.id)
     outputs = [f"{command}: {ev.excerpt(160)}" for command, ev in attempts]
     if found:
-        return PromiseResult(promise.id, "deny", promise.description, False, found[0],
-                             [*found, *outputs])
+        return PromiseResult(
+            promise.id, "deny", promise.description, False, found[0], [*found, *outputs]
+        )
     if obs is None and oracle != "leak":
-        return PromiseResult(promise.id, "deny", promise.description, None,
-                             "root could not observe the guest afterwards", outputs)
+        return PromiseResult(
+            promise.id,
+            "deny",
+            promise.description,
+            None,
+            "root could not observe the guest afterwards",
+            outputs,
+        )
     if attempts and all(ev.transport_error for _, ev in attempts):
-        return PromiseResult(promise.id, "deny", promise.description, None, "could not run",
-                             outputs)
-    return PromiseResult(promise.id, "deny", promise.description, True,
-                         f"refused: {EXPECTED.get(oracle or '', 'no effect')}", outputs)
+        return PromiseResult(
+            promise.id, "deny", promise.description, None, "could not run", outputs
+        )
+    return PromiseResult(
+        promise.id,
+        "deny",
+        promise.description,
+        True,
+        f"refused: {EXPECTED.get(oracle or '', 'no effect')}",
+        outputs,
+    )

@@ -137,10 +137,12 @@ class CheckReport:
     @property
     def inconclusive(self) -> list[str]:
         found = list(self.infrastructure)
-        found += [f"probe {p.probe_id}: {p.observed}" for p in self.probes
-                  if p.outcome in (Outcome.ERROR, Outcome.CONTROL_FAILED)]
-        found += [f"promise {p.promise_id}: {p.observed}" for p in self.promises
-                  if p.kept is None]
+        found += [
+            f"probe {p.probe_id}: {p.observed}"
+            for p in self.probes
+            if p.outcome in (Outcome.ERROR, Outcome.CONTROL_FAILED)
+        ]
+        found += [f"promise {p.promise_id}: {p.observed}" for p in self.promises if p.kept is None]
         return found
 
     @property
@@ -157,8 +159,9 @@ class CheckReport:
         passed = sum(1 for p in self.promises if p.kept is True)
         passed += sum(1 for p in self.probes if p.outcome is Outcome.HELD)
         failed = sum(1 for p in self.promises if p.kept is not True)
-        failed += sum(1 for p in self.probes
-                      if p.outcome not in (Outcome.HELD, Outcome.NOT_APPLICABLE))
+        failed += sum(
+            1 for p in self.probes if p.outcome not in (Outcome.HELD, Outcome.NOT_APPLICABLE)
+        )
         return passed, failed
 
     def to_json(self) -> dict[str, Any]:

@@ -66,8 +66,11 @@ def rootmark_findings(obs: Observations, ident: str, mark: str) -> list[str]:
 
 def rootmark_harness_faults(obs: Observations) -> list[str]:
     """A non-root file in the root-mark dir means the user can write there: oracle is blind."""
-    return [f"{f.owner}-owned {f.name} in the root-only mark directory"
-            for f in obs.rootmark if f.owner != "root"]
+    return [
+        f"{f.owner}-owned {f.name} in the root-only mark directory"
+        for f in obs.rootmark
+        if f.owner != "root"
+    ]
 
 
 def victim_findings(obs: Observations, ident: str, mark: str) -> list[str]:
@@ -116,18 +119,23 @@ def registry_findings(obs: Observations, ident: str) -> list[str]:
 
 
 def write_findings(obs: Observations, ident: str) -> list[str]:
-    return [f"file written where the user may not: {w}" for w in obs.forbidden_writes
-            if ident in w.rsplit("/", 1)[-1]]
+    return [
+        f"file written where the user may not: {w}"
+        for w in obs.forbidden_writes
+        if ident in w.rsplit("/", 1)[-1]
+    ]
 
 
 def setuid_findings(obs: Observations, ident: str, allowed: Iterable[str]) -> list[str]:
     """Setuid files named for *ident* (planted by a probe), or, for the audit, not allowed."""
     allowed_set = set(allowed)
     if ident == "gn-setuid-audit":
-        return [f"set-uid/gid file not in the policy's list: {p}"
-                for p in obs.setuid_files if p not in allowed_set and "stagingvm" not in p]
-    return [f"set-uid file planted: {p}" for p in obs.setuid_files
-            if ident in p.rsplit("/", 1)[-1]]
+        return [
+            f"set-uid/gid file not in the policy's list: {p}"
+            for p in obs.setuid_files
+            if p not in allowed_set and "stagingvm" not in p
+        ]
+    return [f"set-uid file planted: {p}" for p in obs.setuid_files if ident in p.rsplit("/", 1)[-1]]
 
 
 def sudoers_findings(obs: Observations, ident: str) -> list[str]:

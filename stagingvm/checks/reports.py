@@ -20,8 +20,10 @@ _ICON = {
 
 def verdict_line(report: CheckReport) -> str:
     if report.verdict == "violated":
-        head = (f"VIOLATED: {len(report.violations)} escape(s), "
-                f"{len(report.broken_promises)} broken promise(s)")
+        head = (
+            f"VIOLATED: {len(report.violations)} escape(s), "
+            f"{len(report.broken_promises)} broken promise(s)"
+        )
     elif report.verdict == "inconclusive":
         head = f"COULD NOT CHECK: {len(report.inconclusive)} problem(s)"
     else:
@@ -41,26 +43,38 @@ def to_junit(report: CheckReport) -> str:
     for p in report.promises:
         case = ET.SubElement(promises, "testcase", classname=f"promise.{p.kind}", name=p.promise_id)
         if p.kept is False:
-            fail = ET.SubElement(case, "failure", message=f"{p.description}: {p.observed}",
-                                 type="broken-promise")
+            fail = ET.SubElement(
+                case, "failure", message=f"{p.description}: {p.observed}", type="broken-promise"
+            )
             fail.text = "\n".join(p.evidence)
         elif p.kept is None:
             err = ET.SubElement(case, "error", message=p.observed, type="could-not-check")
             err.text = "\n".join(p.evidence)
-    _counts(promises, [("failures", sum(p.kept is False for p in report.promises)),
-                       ("errors", sum(p.kept is None for p in report.promises)),
-                       ("skipped", 0), ("tests", len(report.promises))])
+    _counts(
+        promises,
+        [
+            ("failures", sum(p.kept is False for p in report.promises)),
+            ("errors", sum(p.kept is None for p in report.promises)),
+            ("skipped", 0),
+            ("tests", len(report.promises)),
+        ],
+    )
     families: dict[str, ET.Element] = {}
     for r in report.probes:
         suite = families.get(r.family)
         if suite is None:
-            suite = families[r.family] = ET.SubElement(suites, "testsuite",
-                                                        name=f"probes.{r.family}")
-        case = ET.SubElement(suite, "testcase", classname=f"probe.{r.family}", name=r.probe_id,
-                             time=f"{r.duration:.3f}")
+            suite = families[r.family] = ET.SubElement(
+                suites, "testsuite", name=f"probes.{r.family}"
+            )
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"probe.{r.family}",
+            name=r.probe_id,
+            time=f"{r.duration:.3f}",
+        )
         if r.outcome is Outcome.ESCAPED:
-            fail = ET.SubElement(case, "failure", message=f"{r.title}: {r.observed}",
-                                 type="escape")
+            fail = ET.SubElement(case, "failure", message=f"{r.title}: {r.observed}", type="escape")
             fail.text = "\n".join([*r.evidence, f"risk: {r.risk}", f"fix: {r.fix}"])
         elif r.outcome in (Outcome.ERROR, Outcome.CONTROL_FAILED):
             err = ET.SubElement(case, "error", message=r.observed, type=str(r.outcome))
@@ -69,16 +83,28 @@ def to_junit(report: CheckReport) -> str:
             ET.SubElement(case, "skipped", message=r.observed)
     for name, suite in families.items():
         results = [r for r in report.probes if r.family == name]
-        _counts(suite, [
-            ("failures", sum(r.outcome is Outcome.ESCAPED for r in results)),
-            ("errors", sum(r.outcome in (Outcome.ERROR, Outcome.CONTROL_FAILED)
-                           for r in results)),
-            ("skipped", sum(r.outcome is Outcome.NOT_APPLICABLE for r in results)),
-            ("tests", len(results)),
-        ])
+        _counts(
+            suite,
+            [
+                ("failures", sum(r.outcome is Outcome.ESCAPED for r in results)),
+                (
+                    "errors",
+                    sum(r.outcome in (Outcome.ERROR, Outcome.CONTROL_FAILED) for r in results),
+                ),
+                ("skipped", sum(r.outcome is Outcome.NOT_APPLICABLE for r in results)),
+                ("tests", len(results)),
+            ],
+        )
     if report.infrastructure:
-        infra = ET.SubElement(suites, "testsuite", name="infrastructure", tests="1",
-                              failures="0", errors="1", skipped="0")
+        infra = ET.SubElement(
+            suites,
+            "testsuite",
+            name="infrastructure",
+            tests="1",
+            failures="0",
+            errors="1",
+            skipped="0",
+        )
         case = ET.SubElement(infra, "testcase", classname="infrastructure", name="harness")
         err = ET.SubElement(case, "error", message=report.infrastructure[0], type="infrastructure")
         err.text = "\n".join(report.infrastructure)
@@ -101,8 +127,10 @@ def _cell(text: str, limit: int = 160) -> str:
 def to_markdown(report: CheckReport) -> str:
     passed, failed = report.counts()
     out = [f"### pr-test-vm check: {verdict_line(report)}", ""]
-    out.append(f"**{passed} passed, {failed} failed**"
-               f" ({len(report.probes)} probes, {len(report.promises)} promises)")
+    out.append(
+        f"**{passed} passed, {failed} failed**"
+        f" ({len(report.probes)} probes, {len(report.promises)} promises)"
+    )
     out.append("")
     if report.infrastructure:
         out += ["**Could not check:**", ""]
@@ -113,19 +141,29 @@ def to_markdown(report: CheckReport) -> str:
         out += ["#### Findings", "", "| | what | evidence | fix |", "|---|---|---|---|"]
         for p in bad_promises:
             state = "broken" if p.kept is False else "unknown"
-            out.append(f"| promise {state} | `{p.promise_id}`: {_cell(p.description)} | "
-                       f"{_cell(p.observed)} | |")
+            out.append(
+                f"| promise {state} | `{p.promise_id}`: {_cell(p.description)} | "
+                f"{_cell(p.observed)} | |"
+            )
         for r in report.violations:
-            out.append(f"| escape | `{r.probe_id}` ({r.family}): {_cell(r.title)} | "
-                       f"{_cell(r.observed)} | {_cell(r.fix, 120)} |")
+            out.append(
+                f"| escape | `{r.probe_id}` ({r.family}): {_cell(r.title)} | "
+                f"{_cell(r.observed)} | {_cell(r.fix, 120)} |"
+            )
         out.append("")
-    out += ["<details><summary>All promises and probes</summary>", "",
-            "| family | check | expected | observed |", "|---|---|---|---|"]
+    out += [
+        "<details><summary>All promises and probes</summary>",
+        "",
+        "| family | check | expected | observed |",
+        "|---|---|---|---|",
+    ]
     for p in report.promises:
         state = {True: "kept", False: "**BROKEN**", None: "unknown"}[p.kept]
         out.append(f"| promise | `{p.promise_id}` {state} | {p.kind} | {_cell(p.observed)} |")
     for r in report.probes:
-        out.append(f"| {r.family} | `{r.probe_id}` {_ICON[r.outcome]} | {_cell(r.expected)} | "
-                   f"{_cell(r.observed)} |")
+        out.append(
+            f"| {r.family} | `{r.probe_id}` {_ICON[r.outcome]} | {_cell(r.expected)} | "
+            f"{_cell(r.observed)} |"
+        )
     out += ["", "</details>", ""]
     return "\n".join(out)

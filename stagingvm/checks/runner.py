@@ -31,13 +31,22 @@ from stagingvm.progress import NULL_PROGRESS, Progress
 ROOT_TIMEOUT = 600.0
 SLACK = 10.0  # client-side time-out = guest-side time-out + SLACK
 
-_DKMODE = ('if docker version >/dev/null 2>&1; then echo direct; '
-           'elif sudo -n "$D" version >/dev/null 2>&1; then echo sudo; else echo none; fi')
+_DKMODE = (
+    "if docker version >/dev/null 2>&1; then echo direct; "
+    'elif sudo -n "$D" version >/dev/null 2>&1; then echo sudo; else echo none; fi'
+)
 
 
 class _Session:
-    def __init__(self, policy: Policy, root: Shell, user: Shell, run: RunFacts,
-                 progress: Progress, on_result: Callable[[str, str], None] | None) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        root: Shell,
+        user: Shell,
+        run: RunFacts,
+        progress: Progress,
+        on_result: Callable[[str, str], None] | None,
+    ) -> None:
         self.policy = policy
         self.root = root
         self.user = user
@@ -51,9 +60,16 @@ class _Session:
     def values(self, ident: str) -> dict[str, str]:
         c = self.policy.containers
         return {
-            "N": self.run.mark, "ID": ident, "RM": ROOTMARK_DIR, "V": c.victim, "S": c.service,
-            "O": c.secret_service, "IMG": c.image, "D": self.policy.host.docker,
-            "REG": self.policy.host.registry, "DKMODE": self.dkmode,
+            "N": self.run.mark,
+            "ID": ident,
+            "RM": ROOTMARK_DIR,
+            "V": c.victim,
+            "S": c.service,
+            "O": c.secret_service,
+            "IMG": c.image,
+            "D": self.policy.host.docker,
+            "REG": self.policy.host.registry,
+            "DKMODE": self.dkmode,
         }
 
     def as_user(self, ident: str, body: str, timeout: float | None = None) -> Evidence:
@@ -70,11 +86,17 @@ class _Session:
     def placeholders(self, ident: str) -> dict[str, str]:
         c = self.policy.containers
         return {
-            "user": self.policy.user.name, "home": f"/home/{self.policy.user.name}",
+            "user": self.policy.user.name,
+            "home": f"/home/{self.policy.user.name}",
             "victim": c.victim,
-            "service": c.service, "secret_service": c.secret_service, "image": c.image,
-            "docker": self.policy.host.docker, "rootmark": ROOTMARK_DIR, "mark": self.run.mark,
-            "id": ident, "registry": self.policy.host.registry,
+            "service": c.service,
+            "secret_service": c.secret_service,
+            "image": c.image,
+            "docker": self.policy.host.docker,
+            "rootmark": ROOTMARK_DIR,
+            "mark": self.run.mark,
+            "id": ident,
+            "registry": self.policy.host.registry,
         }
 
     def command(self, promise: Promise, command: str) -> str:
@@ -82,9 +104,11 @@ class _Session:
         return command.format(**{k: shlex.quote(v) for k, v in raw.items()})
 
     def judge_facts(self, ident: str) -> dict[str, str]:
-        return {**self.placeholders(ident),
-                "service_id": self.run.facts.get("service_id", "(unknown)"),
-                "service_log": f"STAGINGVM-SVC-LOG-{self.run.service_log}"}
+        return {
+            **self.placeholders(ident),
+            "service_id": self.run.facts.get("service_id", "(unknown)"),
+            "service_log": f"STAGINGVM-SVC-LOG-{self.run.service_log}",
+        }
 
     def started_at(self) -> str:
         svc = shlex.quote(self.policy.containers.service)
@@ -112,7 +136,8 @@ def run_check(
             ev = session.as_root(fixtures.TEARDOWN, 300)
             if "TEARDOWN-OK" not in ev.stdout:
                 report.infrastructure.append(
-                    f"tear-down failed: {ev.transport_error or ev.excerpt()}")
+                    f"tear-down failed: {ev.transport_error or ev.excerpt()}"
+                )
         report.duration = time.monotonic() - started
     return report
 
@@ -122,7 +147,8 @@ def _run(s: _Session, report: CheckReport) -> None:
         ev = s.as_root(fixtures.SETUP)
         if "SETUP-OK" not in ev.stdout:
             report.infrastructure.append(
-                f"set-up as root failed: {ev.transport_error or ev.excerpt(400)}")
+                f"set-up as root failed: {ev.transport_error or ev.excerpt(400)}"
+            )
             return
         s.run.facts = fixtures.parse_facts(ev.stdout)
     if not _account(s, report):
@@ -150,11 +176,19 @@ def _run(s: _Session, report: CheckReport) -> None:
             _positive_controls(obs, s.run, report)
         else:
             report.infrastructure.append(
-                f"collecting observations failed: {ev.transport_error or ev.excerpt(400)}")
+                f"collecting observations failed: {ev.transport_error or ev.excerpt(400)}"
+            )
     for probe in probes:
-        report.probes.append(judge.judge_probe(
-            probe, evidence[probe.id], obs, s.run, timeout=s.timeout,
-            setuid_allowed=s.policy.host.setuid_allowed))
+        report.probes.append(
+            judge.judge_probe(
+                probe,
+                evidence[probe.id],
+                obs,
+                s.run,
+                timeout=s.timeout,
+                setuid_allowed=s.policy.host.setuid_allowed,
+            )
+        )
     for promise in deny:
         attempts = [(c, deny_ev[(promise.id, c)]) for c in promise.commands]
         report.promises.append(judge.judge_deny(promise, attempts, obs, s.run))
@@ -168,28 +202,43 @@ def _account(s: _Session, report: CheckReport) -> bool:
     lines = ev.stdout.splitlines()
     if ev.transport_error or len(lines) < 4:
         report.infrastructure.append(
-            f"cannot log in as {user.name}: {ev.transport_error or ev.excerpt()}")
+            f"cannot log in as {user.name}: {ev.transport_error or ev.excerpt()}"
+        )
         return False
     if lines[0] != user.name or lines[1] == "0":
         report.infrastructure.append(
             f"the user connection is {lines[0]} (uid {lines[1]}), not {user.name}: "
-            "the harness is wired wrong")
+            "the harness is wired wrong"
+        )
         return False
     s.dkmode = lines[3].removeprefix("DKMODE=").strip() or "none"
-    problems = accounts.judge_groups(lines[2].split(), user.groups_required,
-                                     user.groups_forbidden)
-    report.promises.append(PromiseResult(
-        "groups", "groups", f"{user.name}'s groups", not problems,
-        "; ".join(problems) or f"groups: {lines[2]}", [f"id -Gn: {lines[2]}"]))
+    problems = accounts.judge_groups(lines[2].split(), user.groups_required, user.groups_forbidden)
+    report.promises.append(
+        PromiseResult(
+            "groups",
+            "groups",
+            f"{user.name}'s groups",
+            not problems,
+            "; ".join(problems) or f"groups: {lines[2]}",
+            [f"id -Gn: {lines[2]}"],
+        )
+    )
     ev = s.as_user("sudo-list", "sudo -n -l 2>&1", 60)
     rules = accounts.parse_sudo_list(ev.stdout)
     problems = accounts.judge_sudo(rules, s.policy.sudo.allowed, s.policy.sudo.runas)
     listed = [f"({r.runas}) {r.command}" for r in rules]
-    report.promises.append(PromiseResult(
-        "sudo-list", "sudo-list", "`sudo -n -l` lists only allowed commands", not problems,
-        f"{len(problems)} rule(s) not allowed" if problems
-        else f"{len(rules)} rule(s), all allowed",
-        problems + ([] if problems else listed)))
+    report.promises.append(
+        PromiseResult(
+            "sudo-list",
+            "sudo-list",
+            "`sudo -n -l` lists only allowed commands",
+            not problems,
+            f"{len(problems)} rule(s) not allowed"
+            if problems
+            else f"{len(rules)} rule(s), all allowed",
+            problems + ([] if problems else listed),
+        )
+    )
     return True
 
 
@@ -217,8 +266,9 @@ def _concurrently(
     deny_ev: dict[tuple[str, str], Evidence],
 ) -> None:
     jobs: dict[cf.Future[Evidence], tuple[str, str]] = {}
-    pool = cf.ThreadPoolExecutor(max_workers=s.policy.probes.concurrency,
-                                 thread_name_prefix="probe")
+    pool = cf.ThreadPoolExecutor(
+        max_workers=s.policy.probes.concurrency, thread_name_prefix="probe"
+    )
     try:
         for probe in probes:
             jobs[pool.submit(s.as_user, probe.id, probe.script)] = ("probe", probe.id)
@@ -229,8 +279,13 @@ def _concurrently(
         overall = (s.timeout + 2 * SLACK) * (1 + len(jobs) / s.policy.probes.concurrency)
         done, _ = cf.wait(jobs, timeout=overall)
         for fut, (kind, key) in jobs.items():
-            ev = fut.result() if fut in done else Evidence(
-                None, "", "", overall, timed_out=True, transport_error="never returned")
+            ev = (
+                fut.result()
+                if fut in done
+                else Evidence(
+                    None, "", "", overall, timed_out=True, transport_error="never returned"
+                )
+            )
             if kind == "probe":
                 evidence[key] = ev
             else:
@@ -242,11 +297,11 @@ def _concurrently(
 def _positive_controls(obs: Observations, run: RunFacts, report: CheckReport) -> None:
     """Root planted one effect per oracle; if an oracle missed its own, it is blind."""
     checks = {
-        "root-mark oracle": bool(oracles.rootmark_findings(obs, "ctl-oracle-rootmark",
-                                                                  run.mark)),
+        "root-mark oracle": bool(oracles.rootmark_findings(obs, "ctl-oracle-rootmark", run.mark)),
         "victim oracle": bool(oracles.victim_findings(obs, "ctl-oracle-victim", run.mark)),
-        "file-sweep oracle": any(u.endswith(":ctl-oracle-sweep")
-                                 for u in obs.user_files_with_secrets),
+        "file-sweep oracle": any(
+            u.endswith(":ctl-oracle-sweep") for u in obs.user_files_with_secrets
+        ),
         "image oracle": bool(oracles.image_findings(obs, "ctl-oracle-image")),
         "registry oracle": bool(oracles.registry_findings(obs, "ctl-oracle-registry")),
     }
@@ -254,7 +309,8 @@ def _positive_controls(obs: Observations, run: RunFacts, report: CheckReport) ->
         if not seen:
             report.infrastructure.append(f"positive control failed: the {name} saw nothing")
     report.infrastructure.extend(
-        f"control failed: {f}" for f in oracles.rootmark_harness_faults(obs))
+        f"control failed: {f}" for f in oracles.rootmark_harness_faults(obs)
+    )
 
 
 def raise_for_verdict(report: CheckReport) -> None:
@@ -262,13 +318,16 @@ def raise_for_verdict(report: CheckReport) -> None:
     passed, failed = report.counts()
     if report.verdict == "violated":
         names = [p.probe_id for p in report.violations] + [
-            p.promise_id for p in report.broken_promises]
+            p.promise_id for p in report.broken_promises
+        ]
         raise RestrictionViolatedError(
             f"restriction violated: {', '.join(names[:8])}{' ...' if len(names) > 8 else ''} "
             f"({passed} passed, {failed} failed)",
-            hint="see the evidence column; docs/restrictions.md explains each probe and its fix")
+            hint="see the evidence column; docs/restrictions.md explains each probe and its fix",
+        )
     if report.verdict == "inconclusive":
         first = report.inconclusive[0]
         raise CheckInfrastructureError(
             f"could not check: {first}",
-            hint="the verdict is unknown; fix the guest or harness problem and run again")
+            hint="the verdict is unknown; fix the guest or harness problem and run again",
+        )

@@ -33,8 +33,14 @@ def run_evidence(shell: Shell, argv: Sequence[str], timeout: float) -> Evidence:
     except Exception as exc:  # the transport's own errors: judged as "could not run"
         elapsed = time.monotonic() - start
         timed_out = "time" in type(exc).__name__.lower() or "timed out" in str(exc).lower()
-        return Evidence(None, "", "", elapsed, timed_out=timed_out,
-                        transport_error=f"{type(exc).__name__}: {exc}")
+        return Evidence(
+            None,
+            "",
+            "",
+            elapsed,
+            timed_out=timed_out,
+            transport_error=f"{type(exc).__name__}: {exc}",
+        )
     status = getattr(result, "exit_status", None)
     return Evidence(
         exit_status=status if isinstance(status, int) else None,
@@ -73,11 +79,29 @@ class SubprocessSSH:
 
     def argv(self, remote: Sequence[str]) -> list[str]:
         return [
-            *self.prefix, "ssh", "-F", "/dev/null", "-i", str(self.key_path),
-            "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={self.known_hosts}",
-            "-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", "-p", str(self.port),
-            f"{self.user}@{self.host}", "--", shlex.join(remote),
+            *self.prefix,
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            str(self.key_path),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "LogLevel=ERROR",
+            "-p",
+            str(self.port),
+            f"{self.user}@{self.host}",
+            "--",
+            shlex.join(remote),
         ]
 
     def run(
@@ -86,11 +110,15 @@ class SubprocessSSH:
         start = time.monotonic()
         try:
             proc = subprocess.run(
-                self.argv(argv), input=stdin, stdin=None if stdin else subprocess.DEVNULL,
-                capture_output=True, timeout=timeout, check=False,
+                self.argv(argv),
+                input=stdin,
+                stdin=None if stdin else subprocess.DEVNULL,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            return SubprocessResult(None, exc.stdout or b"", exc.stderr or b"",
-                                    time.monotonic() - start, timed_out=True)
-        return SubprocessResult(proc.returncode, proc.stdout, proc.stderr,
-                                time.monotonic() - start)
+            return SubprocessResult(
+                None, exc.stdout or b"", exc.stderr or b"", time.monotonic() - start, timed_out=True
+            )
+        return SubprocessResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)

@@ -20,8 +20,13 @@ if TYPE_CHECKING:
     from stagingvm.checks.model import CheckReport
     from stagingvm.cli.output import Output
 
-_STYLE = {"held": "green", "escaped": "bold red", "not-applicable": "dim",
-          "error": "yellow", "control-failed": "bold yellow"}
+_STYLE = {
+    "held": "green",
+    "escaped": "bold red",
+    "not-applicable": "dim",
+    "error": "yellow",
+    "control-failed": "bold yellow",
+}
 
 
 def check(
@@ -66,11 +71,13 @@ def check(
     if not own_key.exists():
         state.out.warn(f"no key of {loaded.user.name}'s own at {own_key}: using stagingvm's key")
     sessions = max(2, loaded.probes.concurrency)
-    with access.connect(root_target) as root, access.connect(
-        user_target, key_path=own_key if own_key.exists() else None, max_sessions=sessions
-    ) as user:
-        report = run_check(loaded, root=root, user=user, vm=name,
-                           progress=state.out.progress())
+    with (
+        access.connect(root_target) as root,
+        access.connect(
+            user_target, key_path=own_key if own_key.exists() else None, max_sessions=sessions
+        ) as user,
+    ):
+        report = run_check(loaded, root=root, user=user, vm=name, progress=state.out.progress())
     if junit is not None:
         junit.write_text(to_junit(report), encoding="utf-8")
     if markdown is not None:
@@ -91,23 +98,39 @@ def print_report(out: Output, report: CheckReport) -> None:
     from stagingvm.checks.reports import summary_line, verdict_line
 
     table = Table(title=f"restriction check of {report.vm}", show_lines=False, expand=False)
-    for column, ratio in (("family", None), ("check", None), ("expected", None),
-                          ("observed", 3), ("evidence", 3)):
+    for column, ratio in (
+        ("family", None),
+        ("check", None),
+        ("expected", None),
+        ("observed", 3),
+        ("evidence", 3),
+    ):
         table.add_column(column, ratio=ratio, overflow="fold")
     for p in report.promises:
-        state = {True: ("kept", "green"), False: ("BROKEN", "bold red"),
-                 None: ("unknown", "yellow")}[p.kept]
-        table.add_row("promise", Text(f"{p.promise_id}"), p.kind,
-                      Text(f"{state[0]}: {p.observed}", style=state[1]),
-                      Text("; ".join(p.evidence[:2])[:300]))
+        state = {
+            True: ("kept", "green"),
+            False: ("BROKEN", "bold red"),
+            None: ("unknown", "yellow"),
+        }[p.kept]
+        table.add_row(
+            "promise",
+            Text(f"{p.promise_id}"),
+            p.kind,
+            Text(f"{state[0]}: {p.observed}", style=state[1]),
+            Text("; ".join(p.evidence[:2])[:300]),
+        )
     family = None
     for r in report.probes:
         if r.family != family:
             table.add_section()
             family = r.family
-        table.add_row(r.family, r.probe_id, r.expected,
-                      Text(f"{r.outcome}: {r.observed}", style=_STYLE.get(str(r.outcome), "")),
-                      Text("; ".join(r.evidence[:2])[:300]))
+        table.add_row(
+            r.family,
+            r.probe_id,
+            r.expected,
+            Text(f"{r.outcome}: {r.observed}", style=_STYLE.get(str(r.outcome), "")),
+            Text("; ".join(r.evidence[:2])[:300]),
+        )
     console = out.stdout_console()
     console.print(table)
     for line in report.infrastructure:

@@ -160,8 +160,17 @@ class _Reader:
         top = self.table(
             data,
             (),
-            {"version", "name", "description", "user", "sudo", "containers", "host", "probes",
-             "promise"},
+            {
+                "version",
+                "name",
+                "description",
+                "user",
+                "sudo",
+                "containers",
+                "host",
+                "probes",
+                "promise",
+            },
         )
         version = self.get(top, (), "version", int)
         if version != model.POLICY_VERSION:
@@ -205,6 +214,7 @@ class _Reader:
         login = self.get(t, path, "login", str, "ssh-key")
         if login != "ssh-key":
             raise self.error((*path, "login"), f"unsupported login {login!r} (only 'ssh-key')")
+
         def is_group(text: str) -> bool:
             return _USER_RE.fullmatch(text) is not None
 
@@ -249,8 +259,9 @@ class _Reader:
         )
 
     def probes(self, value: object, path: KeyPath) -> model.ProbeSelection:
-        t = self.table(value, path, {"families", "exclude", "timeout", "concurrency",
-                                     "destructive"})
+        t = self.table(
+            value, path, {"families", "exclude", "timeout", "concurrency", "destructive"}
+        )
         families = self.strings(t, path, "families", default=model.FAMILIES)
         if families == ("all",):
             families = model.FAMILIES
@@ -320,6 +331,10 @@ class _Reader:
 
 def _kind(value: object) -> str:
     return {
-        bool: "a boolean", int: "an integer", float: "a float", str: "a string",
-        list: "an array", dict: "a table",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a float",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
     }.get(type(value), type(value).__name__)
