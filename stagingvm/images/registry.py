@@ -31,6 +31,7 @@ RECIPE_MODULES: list[str] = [
     "stagingvm.images.rootfs",
     "stagingvm.images.debian",
     "stagingvm.images.tiny",
+    "stagingvm.checks.designs",
 ]
 
 _loaded = False

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Write docs/cli.md from the ``--help`` of every ``pr-test-vm`` command.
+
+The output is deterministic (fixed 80-column width, no colour, commands in registration
+order) so that tests/unit/test_cli_docs.py can fail when docs/cli.md is stale.
+
+    python scripts/gen_cli_docs.py           # rewrite docs/cli.md
+    python scripts/gen_cli_docs.py --check   # exit 1 if docs/cli.md is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "cli.md"
+WIDTH = 80
+REGENERATE = "python scripts/gen_cli_docs.py"
+
+
+def _help(args: list[str]) -> str:
+    from typer.testing import CliRunner
+
+    from stagingvm.cli.app import PROG, get_app
+
+    runner = CliRunner()
+    result = runner.invoke(
+        get_app(),
+        [*args, "--help"],
+        prog_name=PROG,
+        terminal_width=WIDTH,
+        color=False,
+        env={"NO_COLOR": "1", "COLUMNS": str(WIDTH)},
+    )
+    if result.exit_code != 0:
+        raise SystemExit(f"`{PROG} {' '.join(args)} --help` failed:\n{result.output}")
+    return result.stdout.rstrip() + "\n"
+
+
+def exit_code_rows() -> list[tuple[str, str]]:
+    """The exit code table of ``stagingvm.errors``' docstring: the one source of truth."""
+    from stagingvm import errors
+
+    doc = errors.__doc__ or ""
+    rows = []
+    for line in doc.splitlines():
+        match = re.fullmatch(r"(\d+)\s{2,}(.+)", line.strip())
+        if match:
+            rows.append((match.group(1), match.group(2).strip()))
+    if not rows:
+        raise SystemExit("no exit code table found in stagingvm/errors.py")
+    return rows
+
+
+def command_paths() -> list[list[str]]:
+    """Every command and sub-command, in the order ``--help`` lists them (groups included)."""
+    import typer.main
+
+    from stagingvm.cli.app import get_app
+
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            if getattr(sub, "hidden", False):
+                continue
+            paths.append([*path, name])
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(get_app()), [])
+    return paths
+
+
+def render() -> str:
+    from stagingvm.cli.app import PROG
+
+    paths = command_paths()
+
+    def anchor(path: list[str]) -> str:
+        return "-".join([PROG, *path])
+
+    parts = [
+        f"# `{PROG}` command reference\n",
+        f"<!-- Generated from --help; do not edit. Regenerate: `{REGENERATE}` -->\n",
+        "Every command accepts the global options shown under "
+        f"[`{PROG}`](#{PROG}); put them before the command name, e.g. "
+        f"`{PROG} --uri test:///default list`. Settings and their sources are described in "
+        "[configuration.md](configuration.md).\n",
+        "## Commands\n",
+        "\n".join(
+            f"{'  ' * (len(path) - 1)}- [`{' '.join(path)}`](#{anchor(path)})" for path in paths
+        )
+        + "\n",
+        "## Exit codes\n",
+        "Errors print one line starting with `error:` on stderr, then a `hint:` line when "
+        "there is something to do about it. Data goes to stdout, messages to stderr.\n",
+        "| code | meaning |\n| ---: | --- |\n"
+        + "".join(f"| {code} | {text.replace('|', '/')} |\n" for code, text in exit_code_rows()),
+        f"## {PROG}\n",
+        "```text\n" + _help([]) + "```\n",
+    ]
+    for path in paths:
+        parts.append(f"## {PROG} {' '.join(path)}\n")
+        parts.append("```text\n" + _help(path) + "```\n")
+    return "\n".join(parts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="fail if docs/cli.md is stale")
+    args = parser.parse_args()
+    os.environ["NO_COLOR"] = "1"
+    sys.path.insert(0, str(ROOT))
+    text = render()
+    if args.check:
+        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+        if current != text:
+            print(f"docs/cli.md is stale: run `{REGENERATE}`", file=sys.stderr)
+            return 1
+        return 0
+    DOC.write_text(text, encoding="utf-8")
+    print(f"wrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,204 @@
+"""The ``pr-test-vm`` command: global options, command registration, errors -> exit codes.
+
+Each command group lives in its own ``cmd_*.py`` module with a ``register(app)`` function;
+``COMMAND_MODULES`` lists them in the order ``--help`` shows them. This module is what
+``--help`` loads, so it imports nothing heavy: no libvirt, no paramiko, no Rich.
+
+``_StagingVMGroup.invoke`` is the one place where exceptions become exit codes: a
+``StagingVMError`` gives one "error:" line, its hint and (for waits) the phase, the time
+spent and the last console lines; Ctrl-C gives 130; anything else is a bug (exit 1, traceback
+only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from stagingvm import __version__
+from stagingvm.cli import fastparams
+from stagingvm.cli.output import Output
+from stagingvm.cli.state import CliState
+from stagingvm.errors import (
+    EXIT_INTERRUPTED,
+    BuildError,
+    GuestFailedError,
+    StagingVMError,
+    WaitTimeoutError,
+)
+
+PROG = "pr-test-vm"
+
+COMMAND_MODULES: list[str] = [
+    "stagingvm.cli.cmd_build",
+    "stagingvm.cli.cmd_lifecycle",
+    "stagingvm.cli.cmd_access",
+    "stagingvm.cli.cmd_info",
+    "stagingvm.cli.cmd_config",
+    "stagingvm.cli.cmd_check",
+    "stagingvm.cli.cmd_setup",
+    "stagingvm.cli.cmd_test",
+    "stagingvm.cli.cmd_lab",
+]
+
+HELP_OPTION_NAMES = ["-h", "--help"]
+CONTEXT_SETTINGS: dict[str, Any] = {
+    "help_option_names": HELP_OPTION_NAMES,
+    "max_content_width": 100,
+}
+
+
+def _is_cli_control(exc: BaseException) -> bool:
+    """Typer/Click's own exceptions (usage errors, Exit, Abort) keep their meaning."""
+    return type(exc).__module__.split(".")[0] in ("typer", "click")
+
+
+def _state_of(ctx: Any) -> CliState | None:
+    obj = getattr(ctx, "obj", None)
+    return obj if isinstance(obj, CliState) else None
+
+
+def report_error(out: Output, exc: StagingVMError) -> None:
+    """One clear line, then what helps: phase and time for waits, console or log tail, hint."""
+    out.error(exc.message)
+    if isinstance(exc, WaitTimeoutError | GuestFailedError):
+        out.field("phase", exc.phase)
+        out.field("time spent", f"{exc.elapsed:.1f} s")
+        if exc.console_tail:
+            out.detail(f"last {len(exc.console_tail)} console lines", exc.console_tail)
+    if isinstance(exc, BuildError) and exc.log_tail:
+        out.detail(f"last {len(exc.log_tail)} log lines", exc.log_tail)
+    if exc.hint:
+        out.hint(exc.hint)
+
+
+class _StagingVMGroup(TyperGroup):
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        # No Pydantic import just to read a string option (see fastparams).
+        fastparams.install(self, HELP_OPTION_NAMES)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StagingVMError as exc:
+            state = _state_of(ctx)
+            out = state.out if state else Output()
+            if state is not None and state.debug:
+                traceback.print_exc(file=sys.stderr)
+            report_error(out, exc)
+            raise typer.Exit(exc.exit_code) from exc
+        except KeyboardInterrupt:
+            sys.stderr.write("\ninterrupted\n")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except BrokenPipeError:
+            # stdout closed early (`pr-test-vm list | head`): not an error of ours.
+            raise typer.Exit(0) from None
+        except Exception as exc:
+            if _is_cli_control(exc):
+                raise
+            state = _state_of(ctx)
+            out = state.out if state else Output()
+            if state is not None and state.debug:
+                traceback.print_exc(file=sys.stderr)
+            out.error(f"unexpected {type(exc).__name__}: {exc}")
+            out.hint(
+                "this is a bug in stagingvm: please report it with the output of "
+                f"`{PROG} --debug ...`"
+                if state is None or not state.debug
+                else "this is a bug in stagingvm: please report it with the traceback above"
+            )
+            raise typer.Exit(1) from exc
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"{PROG} {__version__}")
+        raise typer.Exit(0)
+
+
+def _root(
+    ctx: typer.Context,
+    uri: Annotated[
+        str | None,
+        typer.Option("--uri", metavar="URI", help="libvirt URI [default: qemu:///system]."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir", metavar="DIR", help="stagingvm's state directory (keys, logs, caches)."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="Read this config file instead of the user's (also STAGINGVM_CONFIG).",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Only errors and data; no progress.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Boot a PR's NixOS configuration in a throwaway libvirt VM and check it.
+
+    Settings come from /etc/stagingvm/config.toml, then ~/.config/stagingvm/config.toml,
+    then STAGINGVM_* variables, then these options. The config command shows the result.
+
+    Example:
+
+    \b
+      pr-test-vm start pr-42 --base hermes && pr-test-vm ssh pr-42 -- uptime
+    """
+    locations = None
+    if ctx.obj is not None:  # tests seed ConfigLocations so they never read the real /etc
+        from stagingvm.config import ConfigLocations
+
+        locations = ctx.obj if isinstance(ctx.obj, ConfigLocations) else None
+    ctx.obj = CliState(
+        uri=uri,
+        data_dir=data_dir,
+        config=config,
+        debug=debug,
+        quiet=quiet,
+        locations=locations,
+        out=Output(quiet=quiet),
+    )
+
+
+@functools.cache
+def get_app() -> typer.Typer:
+    """Build the Typer app with every command module registered (once per process)."""
+    app = typer.Typer(
+        name=PROG,
+        cls=_StagingVMGroup,
+        add_completion=False,
+        no_args_is_help=True,
+        rich_markup_mode=None,  # plain Click help: fast, and deterministic for docs/cli.md
+        pretty_exceptions_enable=False,
+        context_settings=CONTEXT_SETTINGS,
+    )
+    app.callback()(_root)
+    for dotted in COMMAND_MODULES:
+        importlib.import_module(dotted).register(app)
+    return app
+
+
+def main() -> None:
+    """Entry point of the ``pr-test-vm`` console script."""
+    get_app()(prog_name=PROG)

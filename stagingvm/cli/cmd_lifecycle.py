@@ -1,0 +1,186 @@
+"""``start``, ``stop``, ``destroy``, ``rebuild``: the life of one VM.
+
+Each command validates the name first (before settings are read or libvirt is touched),
+then calls one ``Manager`` method; the Manager takes the locks and cleans up on failure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from stagingvm.cli import render
+from stagingvm.cli.state import cli_state
+from stagingvm.errors import NotFoundError
+from stagingvm.names import validate_name
+
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Name of the VM.", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the VM's status as JSON on stdout.")]
+WaitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--wait/--no-wait",
+        help="Wait until SSH login works (phases: running, DHCP lease, SSH banner, login).",
+    ),
+]
+
+
+def start(
+    ctx: typer.Context,
+    name: NameArg,
+    base: Annotated[
+        str | None,
+        typer.Option("--base", metavar="BASE", help="Base image to start from [default: NAME]."),
+    ] = None,
+    image: Annotated[
+        Path | None,
+        typer.Option("--image", metavar="PATH", help="Import this disk image as the base first."),
+    ] = None,
+    wait: WaitOpt = True,
+    keep_on_failure: Annotated[
+        bool,
+        typer.Option(
+            "--keep-on-failure", help="Leave the VM and its disk in place if the start fails."
+        ),
+    ] = False,
+    pr_ref: Annotated[
+        str | None,
+        typer.Option("--pr-ref", metavar="REF", help="PR reference to record, e.g. pull/42/head."),
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option("--label", metavar="TEXT", help="Free-form label to record.")
+    ] = None,
+    memory: Annotated[
+        int | None,
+        typer.Option(
+            "--memory", metavar="MIB", min=64, max=1048576, help="Memory in MiB [default: config]."
+        ),
+    ] = None,
+    vcpus: Annotated[
+        int | None,
+        typer.Option("--vcpus", metavar="N", min=1, max=256, help="vCPUs [default: config]."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Start a new VM from a base image and wait until SSH works.
+
+    The VM gets a copy-on-write overlay of the base (the base is never written), a NAT
+    network address and a serial console log. If the start fails, everything it made is
+    removed again unless --keep-on-failure.
+
+    Example:
+
+    \b
+      pr-test-vm start pr-42 --base hermes --pr-ref pull/42/head
+    """
+    validate_name(name)
+    if base is not None:
+        validate_name(base, what="base image name")
+    state = cli_state(ctx)
+    if image is not None and not image.is_file():
+        raise NotFoundError(f"image file {image} does not exist or is not a file")
+    manager = state.manager()
+    if image is not None:
+        imported = manager.import_base(image.resolve(), base or name)
+        base = str(getattr(imported, "name", base or name))
+    info = manager.start(
+        name,
+        base=base,
+        wait=wait,
+        keep_on_failure=keep_on_failure,
+        pr_ref=pr_ref,
+        label=label,
+        memory=memory,
+        vcpus=vcpus,
+    )
+    doc = info.to_json()
+    if json_out:
+        state.out.json(doc)
+        return
+    state.out.info(render.started_message(doc, waited=wait))
+
+
+def stop(
+    ctx: typer.Context,
+    name: NameArg,
+    force: Annotated[
+        bool, typer.Option("--force", help="Power off at once instead of an ACPI shutdown.")
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            min=0.1,
+            help="How long to wait for the guest to shut down [default: timeouts.shutdown].",
+        ),
+    ] = None,
+) -> None:
+    """Shut a VM down (ACPI); --force powers it off.
+
+    Waits up to --timeout for the guest to power off, then fails with a hint.
+
+    The VM stays defined with its disk; `start` is not needed again, use `rebuild` for a
+    fresh disk or `destroy` to remove it.
+
+    Example:
+
+    \b
+      pr-test-vm stop pr-42 --timeout 30
+    """
+    validate_name(name)
+    state = cli_state(ctx)
+    state.manager().stop(name, force=force, timeout=timeout)
+    state.out.info(f"{name} is shut off")
+
+
+def destroy(ctx: typer.Context, name: NameArg) -> None:
+    """Remove a VM and everything that was made for it.
+
+    Powers it off, undefines it, deletes its disk overlay, console log, known_hosts and
+    DHCP host entry.
+
+    Base images are kept. Afterwards nothing of the VM is left.
+
+    Example:
+
+    \b
+      pr-test-vm destroy pr-42
+    """
+    validate_name(name)
+    state = cli_state(ctx)
+    state.manager().destroy(name)
+    state.out.info(f"{name} is destroyed")
+
+
+def rebuild(
+    ctx: typer.Context, name: NameArg, wait: WaitOpt = True, json_out: JsonOpt = False
+) -> None:
+    """Start a VM afresh from its base, keeping name, MAC and address.
+
+    The old disk is thrown away; the VM gets a new overlay of the (possibly rebuilt) base.
+
+    Use it after `build` made a new base image of the same name.
+
+    Example:
+
+    \b
+      pr-test-vm rebuild pr-42
+    """
+    validate_name(name)
+    state = cli_state(ctx)
+    info = state.manager().rebuild(name, wait=wait)
+    doc = info.to_json()
+    if json_out:
+        state.out.json(doc)
+        return
+    state.out.info(render.started_message(doc, waited=wait))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("start")(start)
+    app.command("stop")(stop)
+    app.command("destroy")(destroy)
+    app.command("rebuild")(rebuild)

@@ -1,0 +1,169 @@
+"""Everything the CLI prints goes through here.
+
+Two streams with two jobs: **stdout carries data** (tables, JSON, a base name, a console
+log) so it can be piped; **stderr carries messages** for people (errors, hints, warnings,
+progress). ``--json`` prints exactly one JSON document on stdout and nothing else there.
+
+Rich is imported only when something is actually printed on stderr or a table is drawn,
+so ``pr-test-vm --help`` and ``list --json`` never pay for it. Colour only on a terminal and
+never with ``NO_COLOR`` set (https://no-color.org).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.status import Status
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def colour_wanted(stream: Any) -> bool:
+    return _is_tty(stream) and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+class Output:
+    """Printing for one CLI invocation. *quiet* silences info messages and progress."""
+
+    def __init__(self, *, quiet: bool = False, err: Console | None = None) -> None:
+        """*err*: a console for messages; made on first use on sys.stderr when None."""
+        self.quiet = quiet
+        self._err = err
+
+    # -- stderr: messages for people --------------------------------------------------------
+    @property
+    def err(self) -> Console:
+        """The Rich console on stderr, made on first use (sys.stderr looked up then)."""
+        if self._err is None:
+            from rich.console import Console
+
+            colour = colour_wanted(sys.stderr)
+            self._err = Console(
+                stderr=True,
+                highlight=False,
+                no_color=not colour,
+                force_terminal=colour or None,
+                soft_wrap=True,  # never break a message in the middle: people grep logs
+            )
+        return self._err
+
+    def _line(self, label: str, style: str, message: str) -> None:
+        from rich.text import Text
+
+        # Text, not markup: messages hold user input such as "[network]" or "a[b]".
+        self.err.print(Text.assemble((label, style), message))
+
+    def error(self, message: str) -> None:
+        self._line("error: ", "bold red", message)
+
+    def hint(self, message: str) -> None:
+        self._line("hint: ", "cyan", message)
+
+    def warn(self, message: str) -> None:
+        self._line("warning: ", "yellow", message)
+
+    def info(self, message: str, *, always: bool = False) -> None:
+        """A message people want when things go well; silenced by ``--quiet`` unless *always*."""
+        if always or not self.quiet:
+            self._line("", "", message)
+
+    def field(self, label: str, value: str) -> None:
+        """One indented "label: value" line under an error."""
+        self._line(f"  {label}: ", "bold", value)
+
+    def detail(self, label: str, lines: Sequence[str]) -> None:
+        """An indented block under an error, such as the last console lines."""
+        from rich.text import Text
+
+        self.err.print(Text(f"  {label}:", style="bold"))
+        for line in lines:
+            self.err.print(Text(f"    | {line}"))
+
+    # -- stdout: data ------------------------------------------------------------------------
+    def data(self, text: str) -> None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+
+    def json(self, document: Any) -> None:
+        """Exactly one JSON document on stdout."""
+        self.data(json.dumps(document, indent=2, sort_keys=True, default=str))
+
+    def stdout_console(self) -> Console:
+        """A Rich console on stdout for tables (plain text when piped)."""
+        from rich.console import Console
+
+        colour = colour_wanted(sys.stdout)
+        return Console(
+            highlight=False,
+            no_color=not colour,
+            force_terminal=colour or None,
+            # Piped: a fixed, wide layout so columns are not squeezed or wrapped.
+            width=None if _is_tty(sys.stdout) else 200,
+        )
+
+    def progress(self) -> CliProgress:
+        # Not self.err.is_terminal: that would import Rich for every `list --json`.
+        terminal = self._err.is_terminal if self._err is not None else _is_tty(sys.stderr)
+        return CliProgress(self, enabled=not self.quiet and terminal)
+
+
+class CliProgress:
+    """``stagingvm.progress.Progress`` for the CLI: a spinner naming the phase on a terminal.
+
+    Not on a terminal (CI logs, pipes) phases are silent; notes (warnings, decisions such as
+    "KVM is not usable, using TCG") are always shown unless ``--quiet``.
+    """
+
+    def __init__(self, out: Output, *, enabled: bool) -> None:
+        self._out = out
+        self.enabled = enabled
+        self._stack: list[str] = []
+        self._status: Status | None = None
+
+    @contextlib.contextmanager
+    def phase(self, description: str) -> Iterator[None]:
+        if not self.enabled:
+            yield
+            return
+        self._stack.append(description)
+        if self._status is None:
+            self._status = self._out.err.status(description, spinner="dots")
+            self._status.start()
+        else:
+            self._status.update(description)
+        started = time.monotonic()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            self._stack.pop()
+            if self._stack:
+                self._status.update(self._stack[-1])
+            else:
+                self._status.stop()
+                self._status = None
+            if ok:
+                from rich.text import Text
+
+                elapsed = time.monotonic() - started
+                self._out.err.print(
+                    Text.assemble(("✓ ", "green"), description, (f" ({elapsed:.1f} s)", "dim"))
+                )
+
+    def note(self, message: str) -> None:
+        if not self._out.quiet:
+            self._out._line("", "", message)

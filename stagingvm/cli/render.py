@@ -1,0 +1,171 @@
+"""Turn the JSON documents of the library (``VMInfo.to_json()``, settings) into text for people.
+
+The human output is built from the same document that ``--json`` prints, so the two can
+never disagree. ``rich.table`` is imported only here, inside the functions that draw tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+DASH = "-"
+
+
+def _get(doc: Mapping[str, Any], *keys: str) -> Any:
+    """The first of *keys* present (and not None) in *doc*; ``-`` if none is."""
+    for key in keys:
+        value = doc.get(key)
+        if value is not None and value != "":
+            return value
+    return DASH
+
+
+def _memory(doc: Mapping[str, Any]) -> str:
+    mib = _get(doc, "memory_mib", "memory")
+    return f"{mib} MiB" if mib != DASH else DASH
+
+
+def duration(seconds: Any) -> str:
+    """``185`` -> ``3m05s``: short enough for a table column; ``-`` for no value."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        return DASH
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+def age(created_at: Any, now: dt.datetime | None = None) -> str:
+    """Time since ``created_at`` (ISO 8601, as in the JSON), e.g. ``3h12m``."""
+    if not isinstance(created_at, str):
+        return DASH
+    try:
+        created = dt.datetime.fromisoformat(created_at)
+    except ValueError:
+        return DASH
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)
+    return duration(((now or dt.datetime.now(dt.UTC)) - created).total_seconds())
+
+
+def _size(n_bytes: Any) -> str:
+    if not isinstance(n_bytes, int):
+        return DASH
+    size = float(n_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return DASH  # not reached
+
+
+def _disk(disk: Any) -> str:
+    if not isinstance(disk, Mapping) or not disk.get("path"):
+        return DASH
+    return f"{disk['path']} ({_size(disk.get('allocation_bytes'))} allocated)"
+
+
+def started_message(doc: Mapping[str, Any], *, waited: bool) -> str:
+    name = doc.get("name", "?")
+    ip = _get(doc, "ip", "address")
+    if waited and ip != DASH:
+        return f"{name} is up at {ip}; log in with: pr-test-vm ssh {name}"
+    return f"{name} is {_get(doc, 'state')}"
+
+
+LIST_COLUMNS = ("NAME", "STATE", "IP", "VCPUS", "MEMORY", "AGE", "BASE")
+
+
+def list_rows(docs: Sequence[Mapping[str, Any]], now: dt.datetime | None = None) -> list[list[str]]:
+    return [
+        [
+            str(_get(d, "name")),
+            str(_get(d, "state")),
+            str(_get(d, "ip", "address")),
+            str(_get(d, "vcpus")),
+            _memory(d),
+            age(d.get("created_at"), now),
+            str(_get(d, "base", "base_image")),
+        ]
+        for d in docs
+    ]
+
+
+def print_list(console: Console, docs: Sequence[Mapping[str, Any]]) -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in LIST_COLUMNS:
+        table.add_column(column, no_wrap=True, justify="right" if column == "VCPUS" else "left")
+    for row in list_rows(docs):
+        table.add_row(*row)
+    console.print(table)
+
+
+# Known fields of VMInfo.to_json(): label shown and how the value reads for people.
+_STATUS_FIELDS: list[tuple[str, str, Any]] = [
+    ("name", "name", str),
+    ("state", "state", str),
+    ("ip", "IP", str),
+    ("mac", "MAC", str),
+    ("uptime_seconds", "uptime", duration),
+    ("vcpus", "vCPUs", str),
+    ("memory_mib", "memory", lambda v: f"{v} MiB"),
+    ("disk", "disk", _disk),
+    ("domain_type", "domain type", str),
+    ("base", "base image", str),
+    ("base_volume", "base volume", str),
+    ("created_at", "created", str),
+    ("age_seconds", "age", duration),
+    ("pr_ref", "PR ref", str),
+    ("label", "label", str),
+    ("console_log", "console log", str),
+]
+
+
+def status_lines(doc: Mapping[str, Any]) -> list[str]:
+    """``label: value`` lines: known fields first, then whatever else the document holds."""
+    known = {key for key, _, _ in _STATUS_FIELDS}
+    rows: list[tuple[str, str]] = []
+    for key, label, show in _STATUS_FIELDS:
+        if key in doc:
+            value = doc[key]
+            rows.append((label, DASH if value is None or value == "" else show(value)))
+    for key in sorted(k for k in doc if k not in known):
+        value = doc[key]
+        if isinstance(value, Mapping):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        rows.append((key, DASH if value is None or value == "" else str(value)))
+    width = max((len(label) for label, _ in rows), default=0)
+    return [f"{label + ':':<{width + 1}} {value}" for label, value in rows]
+
+
+def print_config(console: Console, doc: Mapping[str, Any]) -> None:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in ("KEY", "VALUE", "SOURCE"):
+        table.add_column(column, no_wrap=column != "SOURCE")
+    for key, entry in doc["settings"].items():
+        value = entry["value"]
+        shown = "(unset)" if value is None else str(value)
+        source = (
+            entry["source"] if entry["detail"] is None else f"{entry['source']} {entry['detail']}"
+        )
+        table.add_row(key, shown, source)
+    console.print(table)

@@ -1,0 +1,69 @@
+"""Per-invocation state shared by every command: global options, settings, the Manager.
+
+The global callback in ``app.py`` puts one ``CliState`` in the Typer context; commands get
+it with ``cli_state(ctx)``. Settings are loaded on first use (so ``--help`` and name
+validation never touch config files), and the ``Manager`` (which pulls in libvirt) only when
+a command needs it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from stagingvm.cli.output import Output
+
+if TYPE_CHECKING:
+    from stagingvm.config import ConfigLocations, LoadedSettings
+    from stagingvm.settings import Settings
+    from stagingvm.vm import Manager
+
+
+@dataclass
+class CliState:
+    uri: str | None = None
+    data_dir: Path | None = None
+    config: Path | None = None
+    debug: bool = False
+    quiet: bool = False
+    locations: ConfigLocations | None = None  # None: the real /etc and ~/.config
+    out: Output = field(default_factory=Output)
+    _loaded: LoadedSettings | None = None
+    _manager: Any = None
+
+    def loaded(self) -> LoadedSettings:
+        if self._loaded is None:
+            from stagingvm.config import load_settings  # tomllib, ipaddress: not for --help
+
+            self._loaded = load_settings(
+                env=os.environ,
+                flags={"uri": (self.uri, "--uri"), "data_dir": (self.data_dir, "--data-dir")},
+                config_file=self.config,
+                locations=self.locations,
+            )
+            for warning in self._loaded.warnings:
+                self.out.warn(warning)
+        return self._loaded
+
+    @property
+    def settings(self) -> Settings:
+        return self.loaded().settings
+
+    def manager(self) -> Manager:
+        if self._manager is None:
+            from stagingvm.vm import Manager  # pulls in libvirt: only for verbs that need it
+
+            self._manager = Manager(self.settings, progress=self.out.progress())
+        manager: Manager = self._manager
+        return manager
+
+
+def cli_state(ctx: typer.Context) -> CliState:
+    state = ctx.find_object(CliState)
+    if state is None:  # a command invoked without the root callback: a bug
+        raise RuntimeError("CLI state missing")
+    return state

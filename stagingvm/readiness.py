@@ -1,0 +1,169 @@
+"""The phases a starting VM goes through before it counts as ready.
+
+domain running -> DHCP lease -> SSH banner -> SSH login. Time-outs come from
+``Settings.timeouts`` times a factor (software emulation is several times slower than KVM).
+The SSH probes are behind a small protocol so the phases can be driven without a network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from stagingvm.errors import HostKeyError, InvalidInputError, StagingVMError
+from stagingvm.progress import NULL_PROGRESS, Progress
+from stagingvm.settings import Timeouts
+from stagingvm.virt import address, consolelog
+from stagingvm.virt import domain as vdomain
+from stagingvm.virt.connection import error_code
+from stagingvm.waits import Clock, Phase, PhaseRunner
+
+if TYPE_CHECKING:
+    import libvirt
+
+SSH_PORT = 22
+BANNER_PROBE_TIMEOUT = 2.0
+"""Seconds one banner probe may take once sshd accepted the connection, at KVM speed. An
+emulated guest's sshd needs several seconds to fork and greet under load; a probe that gave up
+after 1 s would never see it (and each retry costs the guest another sshd process)."""
+LOGIN_TIMEOUT = 10.0
+
+
+class Probes(Protocol):
+    def banner(self, host: str, port: int, timeout: float) -> str | None: ...
+
+    def login(
+        self, host: str, *, user: str, key_path: Path, known_hosts: Path, timeout: float
+    ) -> bool: ...
+
+
+class SSHProbes:
+    """The real probes: read the SSH banner, then log in and run ``true``."""
+
+    def banner(self, host: str, port: int, timeout: float) -> str | None:
+        from stagingvm.ssh.probe import read_banner
+
+        return read_banner(host, port, timeout)
+
+    def login(
+        self, host: str, *, user: str, key_path: Path, known_hosts: Path, timeout: float
+    ) -> bool:
+        from stagingvm.ssh.client import GuestSSH
+
+        try:
+            ssh = GuestSSH.connect(
+                host,
+                user=user,
+                key_path=key_path,
+                known_hosts=known_hosts,
+                port=SSH_PORT,
+                timeout=timeout,
+                record_first_key=True,  # the VM was just created: its first key is pinned
+            )
+        except (HostKeyError, InvalidInputError):
+            raise  # a changed host key or a bad client key will not fix itself
+        except StagingVMError:
+            return False  # refused, reset, auth not ready yet (credentials still landing)
+        try:
+            return ssh.run(["true"], timeout=timeout).exit_status == 0
+        except (HostKeyError, InvalidInputError):
+            raise
+        except StagingVMError:
+            return False
+        finally:
+            ssh.close()
+
+
+@dataclass(frozen=True)
+class Guest:
+    dom: libvirt.virDomain
+    mac: str
+    network: libvirt.virNetwork | None
+    console_log: Path
+    user: str
+    key_path: Path
+    known_hosts: Path
+
+
+def guest_gone(dom: libvirt.virDomain) -> str | None:
+    """None while *dom* runs (or is paused); else what happened to it."""
+    import libvirt
+
+    try:
+        code = vdomain.state(dom)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) == libvirt.VIR_ERR_NO_DOMAIN:
+            return "was destroyed"
+        raise
+    if code == 6:
+        return "crashed"
+    if code == 5:
+        return "shut off"
+    return None
+
+
+def wait_until_ready(
+    guest: Guest,
+    *,
+    timeouts: Timeouts,
+    factor: float,
+    probes: Probes,
+    clock: Clock | None = None,
+    progress: Progress = NULL_PROGRESS,
+) -> str:
+    """Run the four phases; return the guest's address. Raises WaitTimeoutError/GuestFailedError."""
+    runner = PhaseRunner(
+        guest_gone=lambda: guest_gone(guest.dom),
+        console_tail=lambda n: consolelog.tail(guest.console_log, n),
+        clock=clock,
+        progress=progress,
+    )
+    runner.run(
+        Phase(
+            "domain running",
+            timeouts.running * factor,
+            lambda: True if vdomain.state(guest.dom) in vdomain.RUNNING_STATES else None,
+            interval=0.2,
+        )
+    )
+    ip = runner.run(
+        Phase(
+            "DHCP lease",
+            timeouts.lease * factor,
+            lambda: address.lookup_ipv4(guest.dom, guest.mac, guest.network, use_agent=False),
+            interval=0.5,
+            hint="the guest never asked for an address: does its image configure DHCP on a "
+            "virtio NIC? The console lines above show how far it booted",
+        )
+    )
+    runner.run(
+        Phase(
+            "SSH banner",
+            timeouts.banner * factor,
+            lambda: probes.banner(ip, SSH_PORT, BANNER_PROBE_TIMEOUT * factor),
+            interval=0.1,
+            hint=f"the guest has address {ip} but sshd does not answer: is it enabled?",
+        )
+    )
+    runner.run(
+        Phase(
+            "SSH login",
+            timeouts.login * factor,
+            lambda: (
+                True
+                if probes.login(
+                    ip,
+                    user=guest.user,
+                    key_path=guest.key_path,
+                    known_hosts=guest.known_hosts,
+                    timeout=LOGIN_TIMEOUT * factor,
+                )
+                else None
+            ),
+            interval=1.0,
+            hint="sshd answers but refuses stagingvm's key: does the image provision "
+            "authorized_keys from the SMBIOS credential ssh.authorized_keys.root?",
+        )
+    )
+    return ip

@@ -1,0 +1,411 @@
+"""SSH sessions to a guest: one verified connection, many commands.
+
+Why our own wrapper rather than ``SSHClient.exec_command``:
+
+* only stagingvm's key is offered (no agent, no ``~/.ssh`` look-ups), and the host key is always
+  checked against the VM's pinned key (:mod:`stagingvm.ssh.known_hosts`);
+* commands are argument lists joined with :func:`shlex.join`, so nothing the caller passes is
+  ever re-parsed by the guest's shell; the project's own scripts go on stdin to ``sh -s``;
+* stdout and stderr are kept apart, the exit status is kept, and every command has a time-out
+  that closes its channel and names the phase;
+* many commands may run at once over one connection (the restriction checks run probes in
+  parallel): each gets a channel of its own, and at most ``max_sessions`` are open at a time,
+  below OpenSSH's default ``MaxSessions 10``, so the rest wait for a slot instead of failing.
+  Dropbear (the tiny test guest's server) loses output or aborts the whole connection
+  ("Failed assertion ... !channel->sent_close", seen with 2022.83) when sessions overlap, so
+  against Dropbear the sessions of one connection run one at a time.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import select
+import shlex
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from stagingvm.errors import HostKeyError, InvalidInputError, StagingVMError, WaitTimeoutError
+from stagingvm.ssh.keys import check_key_permissions
+from stagingvm.ssh.known_hosts import (
+    HostKey,
+    KnownHosts,
+    changed_key_error,
+    host_id,
+    offered_key,
+    pinning_policy,
+)
+
+if TYPE_CHECKING:
+    import paramiko
+
+# OpenSSH's sshd allows 10 sessions per connection by default; keep a margin for channels
+# that we closed but the server has not yet torn down.
+DEFAULT_MAX_SESSIONS = 8
+_CHUNK = 32768
+_OPEN_RETRY = 0.05  # seconds between attempts when the server refuses another channel
+
+
+class SSHError(StagingVMError):
+    """The guest's SSH server could not be used (exit code 7: the guest is not usable)."""
+
+    exit_code = 7
+
+
+class SSHConnectError(SSHError):
+    """No SSH connection: refused, unreachable, timed out, or dropped mid-way."""
+
+
+class SSHAuthError(SSHError):
+    """The guest refused stagingvm's key for that user."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one command did. ``exit_status`` is -1 if the command died of a signal."""
+
+    exit_status: int
+    stdout: bytes
+    stderr: bytes
+    duration: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+class GuestSSH:
+    """One authenticated SSH connection to a guest; use :meth:`connect` to make one."""
+
+    def __init__(
+        self,
+        client: paramiko.SSHClient,
+        *,
+        host: str,
+        port: int,
+        user: str,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+    ) -> None:
+        self._client = client
+        self.host = host
+        self.port = port
+        self.user = user
+        transport = client.get_transport()
+        #: The server's identification line, e.g. ``SSH-2.0-OpenSSH_9.2``.
+        self.server_version = transport.remote_version if transport is not None else ""
+        if "dropbear" in self.server_version.lower():
+            max_sessions = 1
+        self.max_sessions = max_sessions
+        self._slots = threading.BoundedSemaphore(max_sessions)
+
+    @classmethod
+    def connect(
+        cls,
+        host: str,
+        *,
+        user: str,
+        key_path: Path,
+        known_hosts: Path,
+        port: int = 22,
+        timeout: float = 10.0,
+        record_first_key: bool = False,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
+    ) -> GuestSSH:
+        """Connect, verify the host key, log in as *user* with the key at *key_path*.
+
+        Raises HostKeyError (key unknown or changed), SSHAuthError (key refused),
+        SSHConnectError (anything else on the way: refused, timed out, protocol error).
+        """
+        import paramiko
+
+        key_path = Path(key_path)
+        check_key_permissions(key_path)
+        try:
+            pkey = paramiko.PKey.from_path(key_path)
+        except (paramiko.SSHException, ValueError, OSError) as exc:
+            raise InvalidInputError(f"cannot load SSH key {key_path}: {exc}") from None
+        pinned = KnownHosts(known_hosts)
+        client = paramiko.SSHClient()
+        for entry in pinned.keys_for(host, port):
+            blob = base64.b64decode(entry.blob)
+            try:
+                key = paramiko.PKey.from_type_string(entry.keytype, blob)
+            except paramiko.SSHException:  # a key type paramiko cannot use: ignore the line
+                continue
+            client.get_host_keys().add(entry.host, entry.keytype, key)
+        client.set_missing_host_key_policy(
+            pinning_policy(pinned, port=port, record_first_key=record_first_key)
+        )
+        target = f"{user}@{host_id(host, port)}"
+        try:
+            client.connect(
+                host,
+                port=port,
+                username=user,
+                pkey=pkey,
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+                channel_timeout=timeout,
+                allow_agent=False,
+                look_for_keys=False,
+            )
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise changed_key_error(
+                pinned.path,
+                offered_key(host, port, exc.key),
+                HostKey(
+                    host_id(host, port),
+                    exc.expected_key.get_name(),
+                    exc.expected_key.get_base64(),
+                ),
+            ) from None
+        except HostKeyError:
+            client.close()
+            raise
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            raise SSHAuthError(
+                f"{target} refused stagingvm's key {key_path} "
+                f"({pkey.get_name()} {pkey.fingerprint}): {exc}",
+                hint=f"is {key_path}.pub in ~{user}/.ssh/authorized_keys on the guest? "
+                "Keys are handed over only when stagingvm starts the VM",
+            ) from None
+        except TimeoutError:
+            client.close()
+            raise SSHConnectError(f"SSH to {target} timed out after {timeout:g} s") from None
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            client.close()
+            raise SSHConnectError(f"SSH to {target} failed: {exc or type(exc).__name__}") from None
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(30)
+        return cls(client, host=host, port=port, user=user, max_sessions=max_sessions)
+
+    # -- commands -------------------------------------------------------------------------
+
+    def run(
+        self, argv: Sequence[str], *, timeout: float, stdin: bytes | None = None
+    ) -> CommandResult:
+        """Run *argv* on the guest; the guest's shell sees ``shlex.join(argv)``.
+
+        Without *stdin* the command reads end-of-file at once. Raises WaitTimeoutError
+        (phase ``command``) when it does not finish within *timeout* seconds.
+        """
+        if isinstance(argv, str | bytes) or not argv:
+            raise InvalidInputError("a command must be a non-empty list of arguments")
+        return self._execute(shlex.join(argv), timeout=timeout, stdin=stdin)
+
+    def run_script(
+        self,
+        script: str,
+        *,
+        timeout: float,
+        user_shell: str = "sh",
+        args: Sequence[str] = (),
+    ) -> CommandResult:
+        """Run one of the project's own shell scripts: sent on stdin to ``sh -s``.
+
+        The script never travels on a command line (no quoting, no length limit); *args*
+        become its positional parameters ``$1``... The script cannot read stdin itself.
+        """
+        return self.run(
+            [user_shell, "-s", "--", *args], timeout=timeout, stdin=script.encode("utf-8")
+        )
+
+    def interactive(
+        self,
+        argv: Sequence[str] | None = None,
+        *,
+        stdin_fd: int | None = None,
+        stdout_fd: int | None = None,
+        stderr_fd: int | None = None,
+        pty: bool | None = None,
+        term: str | None = None,
+    ) -> int:
+        """A login shell (or *argv*) wired to the local terminal; returns the exit status.
+
+        See :func:`stagingvm.ssh.interactive.bridge` for the terminal handling.
+        """
+        from stagingvm.ssh.interactive import bridge
+
+        channel = self._open_channel(time.monotonic() + 30.0)
+        try:
+            return bridge(
+                channel,
+                shlex.join(argv) if argv else None,
+                stdin_fd=stdin_fd,
+                stdout_fd=stdout_fd,
+                stderr_fd=stderr_fd,
+                pty=pty,
+                term=term,
+                lost=self._lost_error,
+            )
+        finally:
+            channel.close()
+
+    # -- connection -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> GuestSSH:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _lost_error(self, what: str) -> SSHConnectError:
+        return SSHConnectError(
+            f"SSH connection to {self.user}@{host_id(self.host, self.port)} lost {what}"
+        )
+
+    def _transport(self) -> paramiko.Transport:
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise self._lost_error("(closed)")
+        return transport
+
+    def _open_channel(self, deadline: float) -> paramiko.Channel:
+        import paramiko
+
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                return self._transport().open_session(timeout=max(remaining, 0.1))
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                # Refused ("administratively prohibited": the server's MaxSessions is lower
+                # than ours, or it has not torn down a closed channel yet). paramiko keeps the
+                # reason in one slot per connection, so a concurrent opener may see a bare
+                # SSHException instead of ChannelException: retry both while the connection
+                # lives, until the deadline.
+                transport = self._client.get_transport()
+                if transport is None or not transport.is_active():
+                    raise self._lost_error(f"while opening a session: {exc}") from None
+                if remaining <= _OPEN_RETRY:
+                    raise SSHConnectError(
+                        f"the SSH server of {self.host} refused a new session: {exc}"
+                    ) from None
+                time.sleep(_OPEN_RETRY)
+
+    def _execute(self, command: str, *, timeout: float, stdin: bytes | None) -> CommandResult:
+        started = time.monotonic()
+        deadline = started + timeout
+        if not self._slots.acquire(timeout=max(timeout, 0.0)):
+            raise self._timeout(command, timeout, started, "waiting for a free session")
+        try:
+            channel = self._open_channel(deadline)
+            try:
+                channel.exec_command(command)
+                feeder = _feed_stdin(channel, stdin)
+                stdout, stderr = _collect(channel, deadline)
+                if stdout is None or stderr is None:
+                    _send_signal(channel, "KILL")
+                    raise self._timeout(command, timeout, started, "")
+                status = channel.recv_exit_status()
+            except (OSError, EOFError) as exc:
+                raise self._lost_error(f"while running {_short(command)}: {exc}") from None
+            finally:
+                channel.close()
+            if feeder is not None:
+                feeder.join(timeout=1.0)
+            transport = self._client.get_transport()
+            if status == -1 and (transport is None or not transport.is_active()):
+                raise self._lost_error(f"while running {_short(command)}")
+            return CommandResult(status, stdout, stderr, time.monotonic() - started)
+        finally:
+            self._slots.release()
+
+    def _timeout(self, command: str, timeout: float, started: float, what: str) -> WaitTimeoutError:
+        suffix = f" ({what})" if what else ""
+        return WaitTimeoutError(
+            f"command on {self.host} did not finish within {timeout:g} s{suffix}: "
+            f"{_short(command)}",
+            phase="command",
+            elapsed=time.monotonic() - started,
+        )
+
+
+def _short(command: str, limit: int = 160) -> str:
+    return command if len(command) <= limit else command[: limit - 3] + "..."
+
+
+def _send_signal(channel: paramiko.Channel, name: str) -> None:
+    """Ask the server to send signal *name* to the command (RFC 4254, section 6.9).
+
+    Best effort, before a timed-out command's channel is closed: closing alone leaves a
+    command that neither reads nor writes running on the guest. Dropbear delivers it;
+    OpenSSH's sshd refused it in our test set-up ("session signalling requires privilege
+    separation"). paramiko has no call for this request, so the message is built here.
+    """
+    from paramiko.common import cMSG_CHANNEL_REQUEST
+    from paramiko.message import Message
+
+    message = Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("signal")
+    message.add_boolean(False)  # want_reply: no
+    message.add_string(name)
+    # If this fails the connection is going anyway; the time-out is what we report.
+    with contextlib.suppress(OSError, EOFError, AttributeError):
+        channel.get_transport()._send_user_message(message)  # type: ignore[attr-defined]
+
+
+def _feed_stdin(channel: paramiko.Channel, data: bytes | None) -> threading.Thread | None:
+    """Send *data* then end-of-file; a thread when there is data, so that a command that
+    writes a lot before reading its input cannot deadlock us (both windows full)."""
+    if not data:
+        channel.shutdown_write()
+        return None
+
+    def feed() -> None:
+        try:
+            channel.sendall(data)
+            channel.shutdown_write()
+        except (OSError, EOFError):  # the channel was closed: the command is over anyway
+            pass
+
+    thread = threading.Thread(target=feed, name="stagingvm-ssh-stdin", daemon=True)
+    thread.start()
+    return thread
+
+
+def _collect(channel: paramiko.Channel, deadline: float) -> tuple[bytes | None, bytes | None]:
+    """Read stdout and stderr until end-of-file and exit status; (None, None) on time-out."""
+    stdout = bytearray()
+    stderr = bytearray()
+
+    def drain() -> None:
+        while channel.recv_ready():
+            stdout.extend(channel.recv(_CHUNK))
+        while channel.recv_stderr_ready():
+            stderr.extend(channel.recv_stderr(_CHUNK))
+
+    while True:
+        drain()
+        remaining = deadline - time.monotonic()
+        if channel.eof_received or channel.closed:
+            # All output is in; the exit status follows the end-of-file.
+            if not channel.status_event.wait(max(remaining, 0.0)):
+                return None, None
+            break
+        if remaining <= 0:
+            return None, None
+        # The channel's fileno() is a pipe paramiko sets when data, EOF or close arrive.
+        select.select([channel], [], [], remaining)
+    drain()
+    return bytes(stdout), bytes(stderr)

@@ -1,0 +1,1 @@
+"""libvirt adapters and resources: connection, network, storage, domains, addresses, console."""

@@ -1,0 +1,285 @@
+"""Domain XML for a stagingvm guest: render it, read it back, and tell ours from others'.
+
+A domain is stagingvm's when its ``<metadata>`` holds a ``<stagingvm:vm>`` element in the
+namespace ``https://stagingvm.dev/xmlns/1``; ``list``/``status``/``destroy`` never touch any
+other domain, whatever its name. Credentials (SSH keys) travel as SMBIOS OEM strings that
+systemd reads as credentials (``io.systemd.credential:NAME=VALUE``).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stagingvm import xmlrender
+from stagingvm.errors import InvalidInputError, NotFoundError
+from stagingvm.virt.connection import error_code, lookup_or_none
+
+if TYPE_CHECKING:
+    import libvirt
+
+CREDENTIAL_PREFIX = "io.systemd.credential:"
+BINARY_CREDENTIAL_PREFIX = "io.systemd.credential.binary:"
+CREDENTIAL_NAME_RE = re.compile(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,254}")
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+# virDomainState values (stable ABI), named as `virsh domstate` names them.
+STATE_NAMES = {
+    0: "no state",
+    1: "running",
+    2: "blocked",
+    3: "paused",
+    4: "shutting down",
+    5: "shut off",
+    6: "crashed",
+    7: "suspended",
+}
+RUNNING_STATES = {1, 2}
+DEAD_STATES = {5, 6}
+
+
+def format_time(when: datetime) -> str:
+    return when.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text.strip(), TIME_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """stagingvm's facts about one of its domains (the ownership mark)."""
+
+    created_at: datetime
+    base: str
+    base_volume: str
+    pr_ref: str | None = None
+    label: str | None = None
+
+    def to_element(self) -> ET.Element:
+        root = ET.Element(xmlrender.ns_tag("vm"))
+        ET.SubElement(root, xmlrender.ns_tag("created-at")).text = format_time(self.created_at)
+        base = ET.SubElement(root, xmlrender.ns_tag("base"), {"volume": self.base_volume})
+        base.text = self.base
+        if self.pr_ref is not None:
+            ET.SubElement(root, xmlrender.ns_tag("pr-ref")).text = self.pr_ref
+        if self.label is not None:
+            ET.SubElement(root, xmlrender.ns_tag("label")).text = self.label
+        return root
+
+    @classmethod
+    def from_element(cls, element: ET.Element) -> Metadata | None:
+        # Children are matched by local name: libvirt's setMetadata may drop their namespace.
+        children = {child.tag.rpartition("}")[2]: child for child in element}
+        created = parse_time(children["created-at"].text if "created-at" in children else None)
+        base = children.get("base")
+        if created is None or base is None:
+            return None
+        pr_ref = children.get("pr-ref")
+        label = children.get("label")
+        return cls(
+            created_at=created,
+            base=base.text or "",
+            base_volume=base.get("volume", ""),
+            pr_ref=pr_ref.text if pr_ref is not None else None,
+            label=label.text if label is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    name: str
+    uuid: str
+    domain_type: str  # "kvm" | "qemu"
+    memory_mib: int
+    vcpus: int
+    disk_path: str
+    network: str
+    mac: str
+    console_log: Path
+    metadata: Metadata
+    credentials: Mapping[str, str] = field(default_factory=dict)
+
+
+def credential_entry(name: str, value: str) -> str:
+    """One OEM string; values systemd could not take verbatim go base64 as binary credentials."""
+    if CREDENTIAL_NAME_RE.fullmatch(name) is None:
+        raise InvalidInputError(f"invalid credential name {name!r}")
+    if value.isprintable():
+        return f"{CREDENTIAL_PREFIX}{name}={value}"
+    return f"{BINARY_CREDENTIAL_PREFIX}{name}={base64.b64encode(value.encode()).decode()}"
+
+
+def parse_credential(entry: str) -> tuple[str, str] | None:
+    for prefix, binary in ((CREDENTIAL_PREFIX, False), (BINARY_CREDENTIAL_PREFIX, True)):
+        if entry.startswith(prefix):
+            name, sep, value = entry[len(prefix) :].partition("=")
+            if not sep:
+                return None
+            return name, base64.b64decode(value).decode() if binary else value
+    return None
+
+
+def render_domain(spec: DomainSpec) -> str:
+    """The domain's XML from ``xml/domain.xml``."""
+    if spec.domain_type not in ("kvm", "qemu"):
+        raise ValueError(f"domain type must be kvm or qemu, not {spec.domain_type!r}")
+    root = xmlrender.load_template("domain")
+    xmlrender.set_attrs(root, ".", type=spec.domain_type)
+    xmlrender.set_text(root, "name", spec.name)
+    xmlrender.set_text(root, "uuid", spec.uuid)
+    metadata = xmlrender.find(root, "metadata")
+    metadata.clear()
+    metadata.append(spec.metadata.to_element())
+    xmlrender.set_text(root, "memory", str(spec.memory_mib))
+    xmlrender.set_text(root, "vcpu", str(spec.vcpus))
+    oem = xmlrender.find(root, "sysinfo/oemStrings")
+    for cred_name, value in sorted(spec.credentials.items()):
+        ET.SubElement(oem, "entry").text = credential_entry(cred_name, value)
+    if spec.domain_type == "kvm":
+        # Under KVM the guest may use the host CPU as is; TCG keeps QEMU's default model.
+        features = list(root).index(xmlrender.find(root, "features"))
+        root.insert(features + 1, ET.Element("cpu", {"mode": "host-passthrough"}))
+    xmlrender.set_attrs(root, "devices/disk/source", file=spec.disk_path)
+    xmlrender.set_attrs(root, "devices/interface/mac", address=spec.mac)
+    xmlrender.set_attrs(root, "devices/interface/source", network=spec.network)
+    xmlrender.set_attrs(root, "devices/serial/log", file=str(spec.console_log))
+    return xmlrender.to_xml(root)
+
+
+@dataclass(frozen=True)
+class DomainFacts:
+    """What stagingvm reads back from a domain's XML."""
+
+    name: str
+    domain_type: str
+    memory_mib: int
+    vcpus: int
+    mac: str | None
+    network: str | None
+    disk_path: str | None
+    console_log: str | None
+    credentials: dict[str, str]
+    metadata: Metadata | None
+
+
+def _memory_mib(element: ET.Element | None) -> int:
+    if element is None or not element.text:
+        return 0
+    scale = {
+        "b": 1 / 1024**2,
+        "bytes": 1 / 1024**2,
+        "KiB": 1 / 1024,
+        "k": 1 / 1024,
+        "MiB": 1,
+        "M": 1,
+        "GiB": 1024,
+        "G": 1024,
+    }
+    return int(int(element.text) * scale.get(element.get("unit", "KiB"), 1 / 1024))
+
+
+def parse_domain(xml: str) -> DomainFacts:
+    root = xmlrender.parse(xml)
+    meta_el = root.find(f"metadata/{xmlrender.ns_tag('vm')}")
+    mac = root.find("devices/interface/mac")
+    source = root.find("devices/interface/source")
+    disk = root.find("devices/disk/source")
+    log = root.find("devices/serial/log")
+    credentials: dict[str, str] = {}
+    for entry in root.findall("sysinfo/oemStrings/entry"):
+        parsed = parse_credential(entry.text or "")
+        if parsed is not None:
+            credentials[parsed[0]] = parsed[1]
+    return DomainFacts(
+        name=root.findtext("name", ""),
+        domain_type=root.get("type", ""),
+        memory_mib=_memory_mib(root.find("memory")),
+        vcpus=int(root.findtext("vcpu", "0") or 0),
+        mac=mac.get("address") if mac is not None else None,
+        network=source.get("network") if source is not None else None,
+        disk_path=disk.get("file") if disk is not None else None,
+        console_log=log.get("file") if log is not None else None,
+        credentials=credentials,
+        metadata=Metadata.from_element(meta_el) if meta_el is not None else None,
+    )
+
+
+def lookup(conn: libvirt.virConnect, name: str) -> libvirt.virDomain | None:
+    return lookup_or_none(conn.lookupByName, name, "VIR_ERR_NO_DOMAIN")
+
+
+def facts(dom: libvirt.virDomain) -> DomainFacts:
+    return parse_domain(str(dom.XMLDesc(0)))
+
+
+def owned_domains(conn: libvirt.virConnect) -> list[tuple[libvirt.virDomain, DomainFacts]]:
+    """Every stagingvm domain with its facts (domains that vanish meanwhile are skipped)."""
+    import libvirt
+
+    found = []
+    for dom in conn.listAllDomains(0):
+        try:
+            dom_facts = facts(dom)
+        except libvirt.libvirtError as exc:
+            if error_code(exc) == libvirt.VIR_ERR_NO_DOMAIN:
+                continue  # another tool removed a transient domain while we listed
+            raise
+        if dom_facts.metadata is not None:
+            found.append((dom, dom_facts))
+    return found
+
+
+def require_owned(conn: libvirt.virConnect, name: str) -> tuple[libvirt.virDomain, DomainFacts]:
+    """The stagingvm domain *name*; NotFoundError if missing or not stagingvm's."""
+    dom = lookup(conn, name)
+    found = facts(dom) if dom is not None else None
+    if dom is None or found is None or found.metadata is None:
+        hint = "`pr-test-vm list` shows the VMs stagingvm manages"
+        if dom is not None:
+            raise NotFoundError(
+                f"domain {name!r} exists but is not managed by stagingvm (no stagingvm metadata)",
+                hint=hint,
+            )
+        raise NotFoundError(f"no VM named {name!r}", hint=hint)
+    return dom, found
+
+
+def state(dom: libvirt.virDomain) -> int:
+    return int(dom.state(0)[0])
+
+
+def state_name(code: int) -> str:
+    return STATE_NAMES.get(code, f"state {code}")
+
+
+def power_off(dom: libvirt.virDomain) -> None:
+    """Pull the plug (if it runs): the guest is throwaway."""
+    if dom.isActive():
+        dom.destroy()
+
+
+def undefine(dom: libvirt.virDomain) -> None:
+    """Remove the definition with whatever libvirt keeps beside it (saves, snapshots, NVRAM)."""
+    import libvirt
+
+    flags = (
+        libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+        | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+        | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+    )
+    try:
+        dom.undefineFlags(flags)
+    except libvirt.libvirtError:
+        dom.undefine()

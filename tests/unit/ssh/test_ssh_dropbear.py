@@ -1,0 +1,80 @@
+"""GuestSSH against Dropbear, the SSH server of the tiny test guest.
+
+Dropbear 2022.83 loses output or aborts the connection when sessions overlap on one
+connection; GuestSSH recognises it by its identification line and runs one session at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sshd_server import DropbearDaemon, connect_to
+
+from stagingvm.errors import HostKeyError, WaitTimeoutError
+from stagingvm.ssh.client import CommandResult, GuestSSH
+from stagingvm.ssh.known_hosts import KnownHosts
+from stagingvm.ssh.probe import read_banner
+
+
+@pytest.fixture(scope="module")
+def ssh(dropbear: DropbearDaemon) -> Iterator[GuestSSH]:
+    with connect_to(dropbear, fresh=True) as connection:
+        yield connection
+
+
+def test_banner_and_pinning(dropbear: DropbearDaemon, ssh: GuestSSH) -> None:
+    assert (read_banner(dropbear.host, dropbear.port, timeout=5.0) or "").startswith(
+        "SSH-2.0-dropbear"
+    )
+    entries = KnownHosts(dropbear.directory / "known_hosts").entries()
+    assert [e.keytype for e in entries] == ["ssh-ed25519"]
+    # A second connection is verified against the pinned key.
+    connect_to(dropbear, fresh=False).close()
+    # And an unpinned host is refused, Dropbear or not.
+    (dropbear.directory / "known_hosts").rename(dropbear.directory / "known_hosts.saved")
+    try:
+        with pytest.raises(HostKeyError):
+            connect_to(dropbear, fresh=False)
+    finally:
+        (dropbear.directory / "known_hosts.saved").rename(dropbear.directory / "known_hosts")
+
+
+def test_sessions_are_serialised(ssh: GuestSSH) -> None:
+    assert ssh.server_version.startswith("SSH-2.0-dropbear")
+    assert ssh.max_sessions == 1
+
+
+def test_commands_streams_and_status(ssh: GuestSSH) -> None:
+    result = ssh.run(["sh", "-c", "echo out; echo err >&2; exit 42"], timeout=10)
+    assert (result.exit_status, result.stdout, result.stderr) == (42, b"out\n", b"err\n")
+    assert ssh.run(["cat"], timeout=10).stdout == b""
+    assert ssh.run(["cat"], timeout=10, stdin=b"in").stdout == b"in"
+    script = ssh.run_script('printf "%s|" "$@"; exit 3', timeout=10, args=["a b", "$x"])
+    assert (script.exit_status, script.stdout) == (3, b"a b|$x|")
+
+
+def test_twenty_concurrent_runs_lose_nothing(ssh: GuestSSH) -> None:
+    def probe(i: int) -> CommandResult:
+        return ssh.run(["sh", "-c", f"echo {i}; echo e{i} >&2; exit {i % 5}"], timeout=60)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(probe, range(40)))
+    for i, result in enumerate(results):
+        assert (result.stdout, result.stderr, result.exit_status) == (
+            f"{i}\n".encode(),
+            f"e{i}\n".encode(),
+            i % 5,
+        )
+
+
+def test_timed_out_command_is_killed_and_connection_still_usable(ssh: GuestSSH) -> None:
+    marker = f"sleep 2{os.getpid() % 1000}.5"  # a command line no other process has
+    with pytest.raises(WaitTimeoutError):
+        ssh.run(["sh", "-c", f"exec {marker}"], timeout=0.5)
+    assert ssh.run(["echo", "again"], timeout=10).stdout == b"again\n"
+    # The command got SIGKILL through the channel's "signal" request, not left running.
+    running = ssh.run(["pgrep", "-f", marker], timeout=10)
+    assert running.exit_status == 1, running.stdout
