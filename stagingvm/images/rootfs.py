@@ -18,7 +18,7 @@ from stagingvm.images import disk
 from stagingvm.images.buildenv import BuildContext
 from stagingvm.images.mounts import chroot_mounts, remove_tree
 from stagingvm.images.recipe import Recipe, UserSpec
-from stagingvm.images.registry import register_builder
+from stagingvm.images.registry import DISK_TOOLS, register_builder
 
 APT_ENV = {
     "DEBIAN_FRONTEND": "noninteractive",
@@ -218,4 +218,6 @@ def build_rootfs(ctx: BuildContext) -> None:
         remove_tree(root)
 
 
-register_builder("rootfs", build_rootfs)
+register_builder(
+    "rootfs", build_rootfs, tools=(*DISK_TOOLS, "debootstrap", "chroot", "tar", "zstd")
+)
