@@ -46,6 +46,7 @@ COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_setup",
     "stagingvm.cli.cmd_test",
     "stagingvm.cli.cmd_lab",
+    "stagingvm.cli.cmd_image",
 ]
 
 HELP_OPTION_NAMES = ["-h", "--help"]
