@@ -124,6 +124,18 @@ MASKED_UNITS = (
     "e2scrub_reap.service",
     "fstrim.timer",
     "systemd-timesyncd.service",
+    # Static module loads and debug mounts a test guest never uses: each is a unit to
+    # start, and a modprobe costs seconds under TCG.
+    "modprobe@drm.service",
+    "modprobe@efi_pstore.service",
+    "modprobe@fuse.service",
+    "modprobe@loop.service",
+    "modprobe@dm_mod.service",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "sys-fs-fuse-connections.mount",
+    # The serial console has its own getty (serial-getty@ttyS0, from console=ttyS0).
+    "getty@tty1.service",
 )
 
 # Run once in the chroot: a busybox tree for `docker import`, with relative applet links

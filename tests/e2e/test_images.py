@@ -24,10 +24,21 @@ from tests.e2e.harness import Run, build
 USER = "e2e-user"
 
 
-def ok(proc: object) -> bytes:
-    assert getattr(proc, "returncode", 1) == 0, getattr(proc, "stderr", b"")
-    out: bytes = getattr(proc, "stdout", b"")
-    return out
+def guest_run(manager: Manager, name: str, argv: list[str], *, user: str | None = None) -> str:
+    """Run *argv* in the guest over SSH (stagingvm's client, pinned host key); stdout."""
+    from stagingvm.ssh.client import GuestSSH
+
+    target = manager.ssh_target(name, user)
+    with GuestSSH.connect(
+        target.host,
+        user=target.user,
+        key_path=target.key_path,
+        known_hosts=target.known_hosts,
+        port=target.port,
+    ) as conn:
+        result = conn.run(argv, timeout=300)
+    assert result.exit_status == 0, (argv, result.stderr)
+    return result.stdout.decode()
 
 
 def recorded_host_keys(disk: Path) -> set[str]:
@@ -56,7 +67,7 @@ def test_tiny_boot_markers_host_key_and_acpi_poweroff(
         ):
             assert marker in console
         assert pinned_host_keys(run, name) & recorded_host_keys(disk)
-        cmdline = ok(run.cli("ssh", name, "--", "cat", "/proc/cmdline")).decode()
+        cmdline = guest_run(manager, name, ["cat", "/proc/cmdline"])
         assert "console=ttyS0,115200" in cmdline and "panic=1" in cmdline
         manager.stop(name)  # ACPI power button -> busybox acpid -> poweroff
         assert not manager.status(name).running
@@ -86,64 +97,28 @@ def debian_vm(run: Run, manager: Manager) -> Iterator[str]:
         manager.destroy(name)
 
 
-def test_debian_root_key_is_injected_not_baked(run: Run, debian_vm: str) -> None:
-    out = ok(
-        run.cli(
-            "ssh",
-            debian_vm,
-            "--",
-            "sh",
-            "-c",
-            "id -un; getent shadow root | cut -d: -f2; hostname; "
-            "test -s /etc/machine-id && echo machine-id-set",
-        )
+def test_debian_root_key_is_injected_not_baked(manager: Manager, debian_vm: str) -> None:
+    script = (
+        "id -un; getent shadow root | cut -d: -f2; hostname; "
+        "test -s /etc/machine-id && echo machine-id-set"
     )
-    assert out.decode().split() == ["root", "*", "stagingvm-debian", "machine-id-set"]
+    out = guest_run(manager, debian_vm, ["sh", "-c", script])
+    assert out.split() == ["root", "*", "stagingvm-debian", "machine-id-set"]
 
 
-def test_debian_recipe_user_gets_its_key_from_a_credential(run: Run, debian_vm: str) -> None:
+def test_debian_recipe_user_gets_its_key_from_a_credential(
+    run: Run, manager: Manager, debian_vm: str
+) -> None:
     key = ensure_client_key(run.settings.ssh_key_path)
-    out = ok(
-        run.cli(
-            "ssh",
-            f"{USER}@{debian_vm}",
-            "--",
-            "sh",
-            "-c",
-            "id -un; stat -c '%U %a' ~/.ssh ~/.ssh/authorized_keys; cat ~/.ssh/authorized_keys",
-        )
-    )
-    lines = out.decode().splitlines()
+    script = "id -un; stat -c '%U %a' ~/.ssh ~/.ssh/authorized_keys; cat ~/.ssh/authorized_keys"
+    lines = guest_run(manager, debian_vm, ["sh", "-c", script], user=USER).splitlines()
     assert lines[:3] == [USER, f"{USER} 700", f"{USER} 600"]
     assert lines[3].split()[:2] == key.split()[:2]
-    status = ok(
-        run.cli(
-            "ssh",
-            debian_vm,
-            "--",
-            "systemctl",
-            "show",
-            "-p",
-            "Result",
-            "systemd-tmpfiles-setup.service",
-        )
-    )
-    assert status.decode().strip() == "Result=success"
+    argv = ["systemctl", "show", "-p", "Result", "systemd-tmpfiles-setup.service"]
+    assert guest_run(manager, debian_vm, argv).strip() == "Result=success"
 
 
-def test_debian_docker_runs_the_local_image(run: Run, debian_vm: str) -> None:
-    ok(run.cli("ssh", debian_vm, "--", "systemctl", "start", "stagingvm-docker-import.service"))
-    out = ok(
-        run.cli(
-            "ssh",
-            f"{USER}@{debian_vm}",
-            "--",
-            "docker",
-            "run",
-            "--rm",
-            "stagingvm/busybox:latest",
-            "echo",
-            "hello-from-busybox",
-        )
-    )
-    assert out.decode().strip() == "hello-from-busybox"
+def test_debian_docker_runs_the_local_image(manager: Manager, debian_vm: str) -> None:
+    guest_run(manager, debian_vm, ["systemctl", "start", "stagingvm-docker-import.service"])
+    argv = ["docker", "run", "--rm", "stagingvm/busybox:latest", "echo", "hello-from-busybox"]
+    assert guest_run(manager, debian_vm, argv, user=USER).strip() == "hello-from-busybox"
