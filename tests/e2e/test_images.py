@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stagingvm.images import UserSpec, get_recipe
+from stagingvm.images import Recipe, UserSpec, get_recipe
 from stagingvm.images.cache import MANIFEST_NAME
 from stagingvm.ssh.keys import ensure_client_key
 from stagingvm.vm import Manager
@@ -77,12 +77,21 @@ def test_tiny_boot_markers_host_key_and_acpi_poweroff(
         manager.destroy(name)
 
 
+def debian_user_recipe() -> Recipe:
+    """debian-docker plus a recipe user whose key comes from a credential.
+
+    Like every image, build it outside the lab namespace first (the namespace has no route
+    to the Debian mirror): see docs/images.md.
+    """
+    return get_recipe("debian", docker=True).layered(
+        "e2e-debian-user", users=(UserSpec(USER, groups=("docker",)),)
+    )
+
+
 @pytest.fixture(scope="module")
 def debian_vm(run: Run, manager: Manager) -> Iterator[str]:
     """The debian image with docker plus a layered recipe user, booted once."""
-    recipe = get_recipe("debian", docker=True).layered(
-        "e2e-debian-user", users=(UserSpec(USER, groups=("docker",)),)
-    )
+    recipe = debian_user_recipe()
     disk = build(run, recipe)
     manager.import_base(disk, recipe.name, source_key=str(disk))
     key = ensure_client_key(run.settings.ssh_key_path)
