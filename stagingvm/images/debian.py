@@ -32,7 +32,7 @@ BASE_PACKAGES = (
     "openssh-server",
     "sudo",
     "qemu-guest-agent",
-    "linux-image-amd64",
+    "linux-image-cloud-amd64",
     "iproute2",
     "ca-certificates",
     "procps",
