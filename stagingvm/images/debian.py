@@ -1,9 +1,10 @@
 """The ``debian`` recipe: Debian 12 with systemd, openssh-server, sudo, qemu-guest-agent.
 
-Made to boot fast and fail fast under software emulation: systemd-networkd does DHCP on
-``en*``/``eth*`` (client id = MAC, so copies of one image never share a lease), nothing
-waits for network-online, timers that do housekeeping are masked, the journal lives in
-memory, and units give up after 45 s instead of 90.
+Made to boot fast and fail fast under software emulation (no libpam-systemd: an SSH login
+does not wait for a systemd user manager to start, which takes seconds under TCG).
+systemd-networkd does DHCP on ``en*``/``eth*`` (client id = MAC, so copies of one image
+never share a lease), nothing waits for network-online, timers that do housekeeping are
+masked, the journal lives in memory, and units give up after 45 s instead of 90.
 
 No key is baked in. Root's key arrives at boot as the SMBIOS OEM string
 ``io.systemd.credential:ssh.authorized_keys.root=KEY`` (systemd's own tmpfiles
@@ -28,7 +29,6 @@ BASE_PACKAGES = (
     "systemd-sysv",
     "udev",
     "dbus",
-    "libpam-systemd",
     "openssh-server",
     "sudo",
     "qemu-guest-agent",
