@@ -116,6 +116,10 @@ MODPROBE_CONF = "".join(
     f"blacklist {m}\n" for m in ("pcspkr", "floppy", "joydev", "serio_raw", "bochs")
 )
 
+# docker and containerd start after sshd: under TCG they would otherwise take the CPU
+# while sshd starts, and the VM counts as ready when SSH answers.
+AFTER_SSH = "[Unit]\nAfter=ssh.service\n"
+
 MASKED_UNITS = (
     "systemd-networkd-wait-online.service",
     "apt-daily.timer",
@@ -208,6 +212,8 @@ def debian(
                 "/etc/systemd/system/stagingvm-docker-import.service",
                 DOCKER_IMPORT_UNIT.encode(),
             ),
+            FileSpec("/etc/systemd/system/docker.service.d/stagingvm.conf", AFTER_SSH.encode()),
+            FileSpec("/etc/systemd/system/containerd.service.d/stagingvm.conf", AFTER_SSH.encode()),
         ),
         commands=(
             (f"{lib}/make-busybox-rootfs",),
