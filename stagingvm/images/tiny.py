@@ -16,7 +16,9 @@ boots exactly like every other image.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import json
 import os
 import re
 import subprocess
@@ -69,22 +71,42 @@ def tiny(*, suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR) -> Recipe:
     )
 
 
+def download_key(recipe: Recipe) -> str:
+    """What decides which .deb files a tiny build needs: suite, mirror, variant, packages."""
+    blob = json.dumps([recipe.suite, recipe.mirror, recipe.variant, list(recipe.packages)])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def fetch_debs(ctx: BuildContext) -> dict[str, Path]:
-    """Download the recipe's packages and their dependencies; return {package: .deb}."""
+    """The recipe's packages and their dependencies as {package: .deb}.
+
+    The downloaded set is kept in ``<images_dir>/.cache/tiny-<key>/``, so a variant of
+    the tiny recipe with other files or modules (the e2e tests make several) builds
+    without the network, e.g. inside the lab's namespace. Remove that directory to fetch
+    newer packages.
+    """
     recipe = ctx.recipe
-    target = ctx.workdir / "download"
-    with ctx.progress.phase("downloading kernel, busybox and dropbear packages"):
-        ctx.run(
-            [
-                "debootstrap", "--download-only", f"--variant={recipe.variant}",
-                f"--cache-dir={ctx.deb_cache}", "--include=" + ",".join(recipe.packages),
-                recipe.suite, str(target), recipe.mirror,
-            ]
-        )  # fmt: skip
+    cached = ctx.settings.images_dir / ".cache" / f"tiny-{download_key(recipe)}"
+    if not (cached / "debootstrap" / "debpaths").is_file():
+        target = ctx.workdir / "download"
+        with ctx.progress.phase("downloading kernel, busybox and dropbear packages"):
+            ctx.run(
+                [
+                    "debootstrap", "--download-only", f"--variant={recipe.variant}",
+                    f"--cache-dir={ctx.deb_cache}", "--include=" + ",".join(recipe.packages),
+                    recipe.suite, str(target), recipe.mirror,
+                ]
+            )  # fmt: skip
+        try:
+            target.rename(cached)
+        except OSError:
+            remove_tree(target)  # another build stored the same set first
+    else:
+        ctx.log(f"using the packages downloaded before in {cached}")
     debs: dict[str, Path] = {}
-    for line in (target / "debootstrap" / "debpaths").read_text().splitlines():
+    for line in (cached / "debootstrap" / "debpaths").read_text().splitlines():
         pkg, _, path = line.partition(" ")
-        debs[pkg] = target / path.lstrip("/")
+        debs[pkg] = cached / path.lstrip("/")
     return debs
 
 
@@ -217,7 +239,7 @@ def build_tiny(ctx: BuildContext) -> None:
         cmdline=ctx.recipe.full_cmdline(),
         label="stagingvm-tiny",
     )
-    for tree in (staging, initrd_tree, boot, ctx.workdir / "download"):
+    for tree in (staging, initrd_tree, boot):
         remove_tree(tree)
 
 
