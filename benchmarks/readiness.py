@@ -52,7 +52,7 @@ from stagingvm.accel import resolve_accel  # noqa: E402
 from stagingvm.lab import netns  # noqa: E402
 from stagingvm.virt.connection import connect  # noqa: E402
 from stagingvm.vm import Manager  # noqa: E402
-from tests.e2e.harness import CACHE_DIR, LAB_NAMESPACE, Run, clean_up, make_run  # noqa: E402
+from tests.e2e.harness import LAB_NAMESPACE, Run, build, clean_up, make_run  # noqa: E402
 
 PROBE_INTERVAL = 0.05
 
@@ -341,12 +341,7 @@ def main() -> int:
     run = make_run(conn)
     run = replace(run, prefix=f"b{os.getpid()}-")
     try:
-        if args.image is None:
-            from stagingvm.images import build_image, get_recipe
-
-            disk = build_image(get_recipe("tiny"), replace(run.cache_settings, data_dir=CACHE_DIR))
-        else:
-            disk = args.image
+        disk = args.image if args.image is not None else build(run, "tiny")
         decision = resolve_accel(run.settings, conn)
         if decision.warning:
             print(f"note: {decision.warning}", file=sys.stderr)
