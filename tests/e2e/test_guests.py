@@ -34,7 +34,7 @@ def test_two_vms_at_once(run: Run, manager: Manager, tiny_base: str, shared_vm: 
         names = {info.name for info in manager.list()}
         assert {shared_vm, second} <= names
         for name in (shared_vm, second):
-            proc = run.cli("ssh", name, "--", "cat", "/sys/class/net/eth0/address")
+            proc = run.cli("ssh", name, "cat", "/sys/class/net/eth0/address")
             assert proc.returncode == 0, proc.stderr
             assert proc.stdout.decode().strip() == manager.status(name).mac
     finally:
@@ -80,7 +80,7 @@ def test_changed_host_key_is_refused(run: Run, manager: Manager, shared_vm: str)
     fake = _other_ed25519_public_key(run)
     try:
         known_hosts.write_text(f"{host} {fake}\n")
-        proc = run.cli("ssh", shared_vm, "--", "true")
+        proc = run.cli("ssh", shared_vm, "true")
         assert proc.returncode == 8, proc.stderr
         assert b"host key" in proc.stderr.lower()
         from stagingvm.errors import HostKeyError
@@ -96,7 +96,7 @@ def test_changed_host_key_is_refused(run: Run, manager: Manager, shared_vm: str)
             )
     finally:
         known_hosts.write_bytes(original)
-    assert run.cli("ssh", shared_vm, "--", "true").returncode == 0
+    assert run.cli("ssh", shared_vm, "true").returncode == 0
 
 
 def _other_ed25519_public_key(run: Run) -> str:
