@@ -117,13 +117,21 @@ class PhaseClock:
     """A Progress that records when each phase ends (the "starting" phase = domain runs)."""
 
     def __init__(self) -> None:
+        self.starts: dict[str, float] = {}
         self.ends: dict[str, float] = {}
         self.notes: list[str] = []
 
     @contextlib.contextmanager
     def phase(self, description: str) -> Iterator[None]:
+        self.starts[description] = time.monotonic()
         yield
         self.ends[description] = time.monotonic()
+
+    def breakdown(self, t0: float) -> str:
+        return ", ".join(
+            f"{name} {self.starts[name] - t0:.2f}..{end - t0:.2f}"
+            for name, end in sorted(self.ends.items(), key=lambda item: item[1])
+        )
 
     def note(self, message: str) -> None:
         self.notes.append(message)
@@ -155,6 +163,7 @@ def run_stagingvm(run: Run, manager: Manager, name: str) -> Sample:
         prober.stop.set()
         prober.join()
     running = clock.ends[f"starting {name}"]
+    print(f"  stagingvm phases (s after the call): {clock.breakdown(t0)}", file=sys.stderr)
     if prober.accepted_at is None:
         raise RuntimeError("the prober never saw sshd accept")
     manager.destroy(name)
