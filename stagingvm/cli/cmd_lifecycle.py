@@ -122,8 +122,8 @@ def stop(
 
     Waits up to --timeout for the guest to power off, then fails with a hint.
 
-    The VM stays defined with its disk; `start` is not needed again, use `rebuild` for a
-    fresh disk or `destroy` to remove it.
+    The VM stays defined with its disk: `rebuild` gives it a fresh disk from its base,
+    `destroy` removes it.
 
     Example:
 
