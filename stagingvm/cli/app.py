@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import sys
 import traceback
 from pathlib import Path
@@ -114,6 +115,26 @@ class _StagingVMGroup(TyperGroup):
             raise typer.Exit(1) from exc
 
 
+class _StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # a log line must never break the command
+            self.handleError(record)
+
+
+def _log_to_stderr() -> None:
+    """With --debug, the library's log records (``stagingvm.*``) go to stderr."""
+    logger = logging.getLogger("stagingvm")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
 def _show_version(value: bool) -> None:
     if value:
         typer.echo(f"{PROG} {__version__}")
@@ -140,7 +161,9 @@ def _root(
             help="Read this config file instead of the user's (also STAGINGVM_CONFIG).",
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks on errors and the library's log.")
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="Only errors and data; no progress.")
     ] = False,
@@ -161,6 +184,8 @@ def _root(
     \b
       pr-test-vm start pr-42 --base hermes && pr-test-vm ssh pr-42 -- uptime
     """
+    if debug:
+        _log_to_stderr()
     locations = None
     if ctx.obj is not None:  # tests seed ConfigLocations so they never read the real /etc
         from stagingvm.config import ConfigLocations
