@@ -125,14 +125,23 @@ class _StderrHandler(logging.Handler):
             self.handleError(record)
 
 
-def _log_to_stderr() -> None:
-    """With --debug, the library's log records (``stagingvm.*``) go to stderr."""
+def _log_to_stderr(ctx: typer.Context) -> None:
+    """With --debug, the library's log records (``stagingvm.*``) go to stderr.
+
+    Only for this invocation: the handler goes again when the command ends.
+    """
     logger = logging.getLogger("stagingvm")
-    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
-        logger.addHandler(handler)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    old_level = logger.level
+    logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+
+    def stop() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+    ctx.call_on_close(stop)
 
 
 def _show_version(value: bool) -> None:
@@ -185,7 +194,7 @@ def _root(
       pr-test-vm start pr-42 --base hermes && pr-test-vm ssh pr-42 -- uptime
     """
     if debug:
-        _log_to_stderr()
+        _log_to_stderr(ctx)
     locations = None
     if ctx.obj is not None:  # tests seed ConfigLocations so they never read the real /etc
         from stagingvm.config import ConfigLocations

@@ -295,3 +295,13 @@ def test_ctrl_c_exits_130(cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     result = cli(["config"])
     assert result.exit_code == 130
     assert "interrupted" in result.stderr
+
+
+def test_debug_logging_lasts_one_invocation(cli: Invoke) -> None:
+    import logging
+
+    logger = logging.getLogger("stagingvm")
+    handlers, level = list(logger.handlers), logger.level
+    assert cli(["--debug", "config", "--json"]).exit_code == 0
+    assert logger.handlers == handlers
+    assert logger.level == level
