@@ -145,6 +145,10 @@ class ToolMissingError(StagingVMError):
     exit_code = 12
 
 
+class AcceleratorUnavailableError(ToolMissingError):
+    """``accel = kvm`` was asked for, but KVM does not run guests on this host (exit 12)."""
+
+
 class LabError(StagingVMError):
     """The isolated lab (network namespace + private libvirtd) could not be managed."""
 

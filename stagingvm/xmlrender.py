@@ -17,7 +17,7 @@ STAGINGVM_NS = "https://stagingvm.dev/xmlns/1"
 """XML namespace of stagingvm's domain metadata (``<metadata><stagingvm:vm>``)."""
 STAGINGVM_PREFIX = "stagingvm"
 
-TEMPLATES = ("network", "pool", "volume", "domain")
+TEMPLATES = ("network", "pool", "volume", "domain", "accel-probe")
 
 
 def parse(text: str) -> ET.Element:

@@ -1,0 +1,6 @@
+"""Restriction checks: prove, inside a guest, what a restricted user can and cannot do.
+
+``run_check`` plants oracles as root, runs the policy's promises and the probe battery as the
+restricted user, judges everything by oracles (never by exit codes alone) and returns a
+``CheckReport``; ``raise_for_verdict`` turns a report into the matching error.
+"""

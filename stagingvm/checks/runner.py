@@ -1,0 +1,333 @@
+"""Run one restriction check on a booted guest.
+
+Order: root sets up the oracles; the user's identity, groups and ``sudo -n -l`` are judged;
+"allow" promises run one after another (restart changes state); the non-destructive probes
+and "deny" promises run concurrently over the user's connection; the destructive probes run
+last, one at a time, each on an object made for it; root collects what happened; every
+result is judged; root tears down, whatever happened before.
+
+Results are stored as they arrive, so a probe that hangs costs only its own verdict
+("error: timed out"); an infrastructure failure is recorded in the report, which the caller
+always gets back.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import shlex
+import time
+from collections.abc import Callable
+
+from stagingvm.checks import accounts, catalog, fixtures, judge, oracles
+from stagingvm.checks.fixtures import RunFacts
+from stagingvm.checks.model import CheckReport, Evidence, Probe, PromiseResult
+from stagingvm.checks.oracles import Observations
+from stagingvm.checks.preamble import ROOTMARK_DIR, preamble, wrap
+from stagingvm.checks.transport import Shell, run_evidence
+from stagingvm.errors import CheckInfrastructureError, RestrictionViolatedError
+from stagingvm.policy.model import Policy, Promise
+from stagingvm.progress import NULL_PROGRESS, Progress
+
+ROOT_TIMEOUT = 600.0
+SLACK = 10.0  # client-side time-out = guest-side time-out + SLACK
+
+_DKMODE = (
+    "if docker version >/dev/null 2>&1; then echo direct; "
+    'elif sudo -n "$D" version >/dev/null 2>&1; then echo sudo; else echo none; fi'
+)
+
+
+class _Session:
+    def __init__(
+        self,
+        policy: Policy,
+        root: Shell,
+        user: Shell,
+        run: RunFacts,
+        progress: Progress,
+        on_result: Callable[[str, str], None] | None,
+    ) -> None:
+        self.policy = policy
+        self.root = root
+        self.user = user
+        self.run = run
+        self.progress = progress
+        self.on_result = on_result
+        self.timeout = policy.probes.timeout
+        self.root_env = fixtures.root_env(policy, run)
+        self.dkmode = "none"
+
+    def values(self, ident: str) -> dict[str, str]:
+        c = self.policy.containers
+        return {
+            "N": self.run.mark,
+            "ID": ident,
+            "RM": ROOTMARK_DIR,
+            "V": c.victim,
+            "S": c.service,
+            "O": c.secret_service,
+            "IMG": c.image,
+            "D": self.policy.host.docker,
+            "REG": self.policy.host.registry,
+            "DKMODE": self.dkmode,
+        }
+
+    def as_user(self, ident: str, body: str, timeout: float | None = None) -> Evidence:
+        limit = timeout or self.timeout
+        argv = wrap(preamble(self.values(ident)), body, limit)
+        ev = run_evidence(self.user, argv, limit + SLACK)
+        if self.on_result is not None:
+            self.on_result(ident, "done")
+        return ev
+
+    def as_root(self, body: str, timeout: float = ROOT_TIMEOUT) -> Evidence:
+        return run_evidence(self.root, fixtures.root_script(self.root_env, body), timeout)
+
+    def placeholders(self, ident: str) -> dict[str, str]:
+        c = self.policy.containers
+        return {
+            "user": self.policy.user.name,
+            "home": f"/home/{self.policy.user.name}",
+            "victim": c.victim,
+            "service": c.service,
+            "secret_service": c.secret_service,
+            "image": c.image,
+            "docker": self.policy.host.docker,
+            "rootmark": ROOTMARK_DIR,
+            "mark": self.run.mark,
+            "id": ident,
+            "registry": self.policy.host.registry,
+        }
+
+    def command(self, promise: Promise, command: str) -> str:
+        raw = self.placeholders(promise.id)
+        return command.format(**{k: shlex.quote(v) for k, v in raw.items()})
+
+    def judge_facts(self, ident: str) -> dict[str, str]:
+        return {
+            **self.placeholders(ident),
+            "service_id": self.run.facts.get("service_id", "(unknown)"),
+            "service_log": f"STAGINGVM-SVC-LOG-{self.run.service_log}",
+        }
+
+    def started_at(self) -> str:
+        svc = shlex.quote(self.policy.containers.service)
+        ev = self.as_root(f"docker inspect -f '{{{{.State.StartedAt}}}}' {svc}", 60)
+        return ev.stdout.strip()
+
+
+def run_check(
+    policy: Policy,
+    *,
+    root: Shell,
+    user: Shell,
+    vm: str,
+    progress: Progress = NULL_PROGRESS,
+    on_result: Callable[[str, str], None] | None = None,
+) -> CheckReport:
+    """Run the whole check; never raises for guest trouble (see ``report.infrastructure``)."""
+    started = time.monotonic()
+    report = CheckReport(vm=vm, policy=policy.source, user=policy.user.name)
+    session = _Session(policy, root, user, RunFacts.fresh(), progress, on_result)
+    try:
+        _run(session, report)
+    finally:
+        with progress.phase("tearing down oracles as root"):
+            ev = session.as_root(fixtures.TEARDOWN, 300)
+            if "TEARDOWN-OK" not in ev.stdout:
+                report.infrastructure.append(
+                    f"tear-down failed: {ev.transport_error or ev.excerpt()}"
+                )
+        report.duration = time.monotonic() - started
+    return report
+
+
+def _run(s: _Session, report: CheckReport) -> None:
+    with s.progress.phase("setting up oracles as root"):
+        ev = s.as_root(fixtures.SETUP)
+        if "SETUP-OK" not in ev.stdout:
+            report.infrastructure.append(
+                f"set-up as root failed: {ev.transport_error or ev.excerpt(400)}"
+            )
+            return
+        s.run.facts = fixtures.parse_facts(ev.stdout)
+    if not _account(s, report):
+        return
+    probes = catalog.select(s.policy)
+    gentle = [p for p in probes if not p.destructive]
+    harsh = [p for p in probes if p.destructive]
+    with s.progress.phase("checking promised operations"):
+        for promise in s.policy.promises:
+            if promise.kind == "allow":
+                report.promises.append(_allow(s, promise))
+    deny = [p for p in s.policy.promises if p.kind == "deny"]
+    evidence: dict[str, Evidence] = {}
+    deny_ev: dict[tuple[str, str], Evidence] = {}
+    with s.progress.phase(f"running {len(gentle)} probes and {len(deny)} refusals"):
+        _concurrently(s, gentle, deny, evidence, deny_ev)
+    with s.progress.phase(f"running {len(harsh)} destructive probes"):
+        for probe in harsh:
+            evidence[probe.id] = s.as_user(probe.id, probe.script)
+    with s.progress.phase("collecting what the oracles saw"):
+        ev = s.as_root(fixtures.COLLECT, 300)
+        obs: Observations | None = None
+        if "COLLECT-OK" in ev.stdout:
+            obs = fixtures.parse_collect(ev.stdout)
+            _positive_controls(obs, s.run, report)
+        else:
+            report.infrastructure.append(
+                f"collecting observations failed: {ev.transport_error or ev.excerpt(400)}"
+            )
+    for probe in probes:
+        report.probes.append(
+            judge.judge_probe(
+                probe,
+                evidence[probe.id],
+                obs,
+                s.run,
+                timeout=s.timeout,
+                setuid_allowed=s.policy.host.setuid_allowed,
+            )
+        )
+    for promise in deny:
+        attempts = [(c, deny_ev[(promise.id, c)]) for c in promise.commands]
+        report.promises.append(judge.judge_deny(promise, attempts, obs, s.run))
+    if obs is not None:
+        report.infrastructure.extend(obs.errors)
+
+
+def _account(s: _Session, report: CheckReport) -> bool:
+    user = s.policy.user
+    ev = s.as_user("ctl-identity", 'id -un; id -u; id -Gn; echo "DKMODE=$(' + _DKMODE + ')"', 60)
+    lines = ev.stdout.splitlines()
+    if ev.transport_error or len(lines) < 4:
+        report.infrastructure.append(
+            f"cannot log in as {user.name}: {ev.transport_error or ev.excerpt()}"
+        )
+        return False
+    if lines[0] != user.name or lines[1] == "0":
+        report.infrastructure.append(
+            f"the user connection is {lines[0]} (uid {lines[1]}), not {user.name}: "
+            "the harness is wired wrong"
+        )
+        return False
+    s.dkmode = lines[3].removeprefix("DKMODE=").strip() or "none"
+    problems = accounts.judge_groups(lines[2].split(), user.groups_required, user.groups_forbidden)
+    report.promises.append(
+        PromiseResult(
+            "groups",
+            "groups",
+            f"{user.name}'s groups",
+            not problems,
+            "; ".join(problems) or f"groups: {lines[2]}",
+            [f"id -Gn: {lines[2]}"],
+        )
+    )
+    ev = s.as_user("sudo-list", "sudo -n -l 2>&1", 60)
+    rules = accounts.parse_sudo_list(ev.stdout)
+    problems = accounts.judge_sudo(rules, s.policy.sudo.allowed, s.policy.sudo.runas)
+    listed = [f"({r.runas}) {r.command}" for r in rules]
+    report.promises.append(
+        PromiseResult(
+            "sudo-list",
+            "sudo-list",
+            "`sudo -n -l` lists only allowed commands",
+            not problems,
+            f"{len(problems)} rule(s) not allowed"
+            if problems
+            else f"{len(rules)} rule(s), all allowed",
+            problems + ([] if problems else listed),
+        )
+    )
+    return True
+
+
+def _allow(s: _Session, promise: Promise) -> PromiseResult:
+    attempts: list[tuple[str, Evidence, bool | None]] = []
+    for command in promise.commands:
+        before = s.started_at() if promise.judge.oracle == "restarted" else ""
+        ev = s.as_user(promise.id, s.command(promise, command))
+        fired: bool | None = None
+        if promise.judge.oracle == "restarted":
+            after = s.started_at()
+            fired = bool(after) and after != before
+        attempts.append((command, ev, fired))
+        result = judge.judge_allow(promise, attempts, s.judge_facts(promise.id))
+        if result.kept:
+            return result
+    return judge.judge_allow(promise, attempts, s.judge_facts(promise.id))
+
+
+def _concurrently(
+    s: _Session,
+    probes: list[Probe],
+    deny: list[Promise],
+    evidence: dict[str, Evidence],
+    deny_ev: dict[tuple[str, str], Evidence],
+) -> None:
+    jobs: dict[cf.Future[Evidence], tuple[str, str]] = {}
+    pool = cf.ThreadPoolExecutor(
+        max_workers=s.policy.probes.concurrency, thread_name_prefix="probe"
+    )
+    try:
+        for probe in probes:
+            jobs[pool.submit(s.as_user, probe.id, probe.script)] = ("probe", probe.id)
+        for promise in deny:
+            for command in promise.commands:
+                fut = pool.submit(s.as_user, promise.id, s.command(promise, command))
+                jobs[fut] = (promise.id, command)
+        overall = (s.timeout + 2 * SLACK) * (1 + len(jobs) / s.policy.probes.concurrency)
+        done, _ = cf.wait(jobs, timeout=overall)
+        for fut, (kind, key) in jobs.items():
+            ev = (
+                fut.result()
+                if fut in done
+                else Evidence(
+                    None, "", "", overall, timed_out=True, transport_error="never returned"
+                )
+            )
+            if kind == "probe":
+                evidence[key] = ev
+            else:
+                deny_ev[(kind, key)] = ev
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _positive_controls(obs: Observations, run: RunFacts, report: CheckReport) -> None:
+    """Root planted one effect per oracle; if an oracle missed its own, it is blind."""
+    checks = {
+        "root-mark oracle": bool(oracles.rootmark_findings(obs, "ctl-oracle-rootmark", run.mark)),
+        "victim oracle": bool(oracles.victim_findings(obs, "ctl-oracle-victim", run.mark)),
+        "file-sweep oracle": any(
+            u.endswith(":ctl-oracle-sweep") for u in obs.user_files_with_secrets
+        ),
+        "image oracle": bool(oracles.image_findings(obs, "ctl-oracle-image")),
+        "registry oracle": bool(oracles.registry_findings(obs, "ctl-oracle-registry")),
+    }
+    for name, seen in checks.items():
+        if not seen:
+            report.infrastructure.append(f"positive control failed: the {name} saw nothing")
+    report.infrastructure.extend(
+        f"control failed: {f}" for f in oracles.rootmark_harness_faults(obs)
+    )
+
+
+def raise_for_verdict(report: CheckReport) -> None:
+    """Raise the error matching the report's verdict (nothing when everything held)."""
+    passed, failed = report.counts()
+    if report.verdict == "violated":
+        names = [p.probe_id for p in report.violations] + [
+            p.promise_id for p in report.broken_promises
+        ]
+        raise RestrictionViolatedError(
+            f"restriction violated: {', '.join(names[:8])}{' ...' if len(names) > 8 else ''} "
+            f"({passed} passed, {failed} failed)",
+            hint="see the evidence column; docs/restrictions.md explains each probe and its fix",
+        )
+    if report.verdict == "inconclusive":
+        first = report.inconclusive[0]
+        raise CheckInfrastructureError(
+            f"could not check: {first}",
+            hint="the verdict is unknown; fix the guest or harness problem and run again",
+        )

@@ -1,0 +1,108 @@
+"""The policy side of ``pr-test-vm test``: ``stagingvm.checks`` behind ``ci_run``'s
+``PolicyRunner`` protocol.
+
+Loading happens first (``CheckPolicy.load``), so a bad policy file fails before a long build.
+``credentials()`` makes (or reuses) the restricted user's own key pair and hands its public
+half to ``Manager.start`` as the SMBIOS credential ``stagingvm.authorized_keys.USER``;
+``run(vm)`` logs in as root and as that user over two connections and runs the checks, as
+``pr-test-vm check`` does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stagingvm.progress import NULL_PROGRESS, Progress
+from stagingvm.settings import Settings
+
+if TYPE_CHECKING:
+    from stagingvm.checks.model import CheckReport
+    from stagingvm.policy.model import Policy
+    from stagingvm.vm import Manager
+
+
+@dataclass(frozen=True)
+class PolicyReport:
+    """A ``CheckReport`` with the writers ``ci_run`` calls."""
+
+    report: CheckReport
+
+    @property
+    def verdict(self) -> str:
+        return self.report.verdict  # held | violated | inconclusive
+
+    def summary(self) -> str:
+        from stagingvm.checks.reports import summary_line, verdict_line
+
+        return f"{verdict_line(self.report)}; {summary_line(self.report)}"
+
+    def write_json(self, path: Path) -> None:
+        path.write_text(json.dumps(self.report.to_json(), indent=2, sort_keys=True) + "\n")
+
+    def write_junit(self, path: Path) -> None:
+        from stagingvm.checks.reports import to_junit
+
+        path.write_text(to_junit(self.report), encoding="utf-8")
+
+    def write_markdown(self, path: Path) -> None:
+        from stagingvm.checks.reports import to_markdown
+
+        path.write_text(to_markdown(self.report), encoding="utf-8")
+
+
+class CheckPolicy:
+    def __init__(
+        self,
+        policy: Policy,
+        settings: Settings,
+        manager: Manager,
+        *,
+        progress: Progress = NULL_PROGRESS,
+    ) -> None:
+        self.policy = policy
+        self.settings = settings
+        self.manager = manager
+        self.progress = progress
+
+    @classmethod
+    def load(
+        cls,
+        source: str | Path,
+        settings: Settings,
+        manager: Manager,
+        *,
+        progress: Progress = NULL_PROGRESS,
+    ) -> CheckPolicy:
+        from stagingvm.policy import load_policy
+
+        return cls(load_policy(source), settings, manager, progress=progress)
+
+    @property
+    def user(self) -> str:
+        return self.policy.user.name
+
+    def credentials(self) -> Mapping[str, str]:
+        from stagingvm.checks.access import user_credentials
+
+        return user_credentials(self.settings, self.user)
+
+    def run(self, vm_name: str) -> PolicyReport:
+        from stagingvm.checks import access
+        from stagingvm.checks.runner import run_check
+
+        root_target = self.manager.ssh_target(vm_name, "root")
+        user_target = self.manager.ssh_target(vm_name, self.user)
+        own_key = access.user_key_path(self.settings, self.user)
+        sessions = max(2, self.policy.probes.concurrency)
+        with (
+            access.connect(root_target) as root,
+            access.connect(user_target, key_path=own_key, max_sessions=sessions) as user,
+        ):
+            report = run_check(
+                self.policy, root=root, user=user, vm=vm_name, progress=self.progress
+            )
+        return PolicyReport(report)

@@ -1,0 +1,179 @@
+"""``pr-test-vm test``: the one-shot CI verb (build -> start -> check -> report -> destroy).
+
+The orchestration is ``stagingvm.ci_run.run_test``; this module turns options into a
+``RunRequest``, names the VM (``--name``, or PR number + commit from the CI environment),
+installs SIGINT/SIGTERM handling for the run (CI runners stop jobs with SIGTERM; it becomes
+the same interrupt as Ctrl-C so the VM is still destroyed and the reports still written),
+and prints.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from stagingvm.cli.ci_env import pr_and_commit
+from stagingvm.cli.state import cli_state
+from stagingvm.errors import InvalidInputError, NotFoundError
+from stagingvm.names import validate_name
+
+
+def test(
+    ctx: typer.Context,
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[TARGET]", help="FLAKE#HOST or a configuration.nix to build and test."
+        ),
+    ] = None,
+    policy: Annotated[
+        str, typer.Option("--policy", metavar="FILE", help="Policy file, or builtin:NAME.")
+    ] = "builtin:ai-worker",
+    image: Annotated[
+        Path | None,
+        typer.Option("--image", metavar="PATH", help="Test this disk image instead of building."),
+    ] = None,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", metavar="NAME", help="VM name [default: from PR and commit]."),
+    ] = None,
+    pr: Annotated[
+        str | None, typer.Option("--pr", metavar="N", help="PR number [default: from CI env].")
+    ] = None,
+    commit: Annotated[
+        str | None,
+        typer.Option("--commit", metavar="SHA", help="Commit [default: from CI env]."),
+    ] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", metavar="FILE", help="Write a JUnit XML report.")
+    ] = None,
+    markdown: Annotated[
+        Path | None,
+        typer.Option("--markdown", metavar="FILE", help="Write a Markdown summary."),
+    ] = None,
+    report_json: Annotated[
+        Path | None,
+        typer.Option("--report-json", metavar="FILE", help="Write the report as JSON."),
+    ] = None,
+    keep_on_failure: Annotated[
+        bool,
+        typer.Option("--keep-on-failure", help="Keep the VM when a check or the run fails."),
+    ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", metavar="S", help="Global time-out of the whole run.", min=1),
+    ] = 3600.0,
+    nix_option: Annotated[
+        list[str] | None,
+        typer.Option("--nix-option", metavar="KEY=VALUE", help="Passed to nix as --option."),
+    ] = None,
+    nixpkgs: Annotated[
+        Path | None,
+        typer.Option("--nixpkgs", metavar="PATH", help="nixpkgs for a classic configuration."),
+    ] = None,
+    user: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--user", metavar="USER", help="More users whose key the guest takes from SMBIOS."
+        ),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")] = False,
+) -> None:
+    """Build a configuration, boot it, check the policy, write reports, destroy the VM.
+
+    The VM is destroyed whatever happens (failure, time-out, Ctrl-C, SIGTERM) unless
+    --keep-on-failure is given and the run did not pass. Exit status: 0 every restriction
+    held, 10 a restriction was violated, 11 no verdict (build, boot or check failed, time-out),
+    130 interrupted.
+
+    Example:
+
+    \b
+      pr-test-vm test .#lazyworkhorse --policy policy.toml \\
+          --junit report.xml --markdown summary.md
+    """
+    from stagingvm.ci_policy import CheckPolicy
+    from stagingvm.ci_run import ReportPaths, RunRequest, run_test, vm_name_for
+    from stagingvm.nixexpr import GuestOptions, parse_nix_option
+
+    state = cli_state(ctx)
+    if (target is None) == (image is None):
+        raise InvalidInputError(
+            "give either a TARGET to build or --image to test, not both or neither",
+            hint="example: pr-test-vm test .#lazyworkhorse --policy policy.toml",
+        )
+    if image is not None and not image.is_file():
+        raise NotFoundError(f"image file {image} does not exist")
+    # The policy loads before anything is built: a typo must not cost a 20-minute build.
+    runner = CheckPolicy.load(
+        policy, state.settings, state.manager(), progress=state.out.progress()
+    )
+    env_pr, env_commit = pr_and_commit(os.environ)
+    vm_name = (
+        validate_name(name)
+        if name is not None
+        else vm_name_for(pr or env_pr, commit or env_commit, secrets.token_hex(2))
+    )
+    request = RunRequest(
+        vm_name=vm_name,
+        target=target,
+        image=image,
+        reports=ReportPaths(junit=junit, markdown=markdown, json=report_json),
+        keep_on_failure=keep_on_failure,
+        timeout=timeout,
+        nix_options=tuple(parse_nix_option(o) for o in nix_option or ()),
+        nixpkgs=nixpkgs,
+        guest=GuestOptions(users=tuple(dict.fromkeys([runner.user, *(user or ())]))),
+        pr_ref=f"PR #{pr or env_pr}" if (pr or env_pr) else None,
+    )
+    state.out.info(f"test VM: {vm_name}")
+    with _interrupt_handlers():
+        outcome = run_test(
+            request, state.settings, state.manager(), runner, progress=state.out.progress()
+        )
+    for path in outcome.reports:
+        state.out.info(f"report: {path}")
+    if json_out:
+        state.out.json(outcome.to_json())
+    outcome.raise_for_verdict()
+    state.out.info(f"passed: every restriction held on {vm_name} ({outcome.summary})")
+
+
+@contextmanager
+def _interrupt_handlers() -> Iterator[None]:
+    """While the run lasts: SIGINT and SIGTERM raise KeyboardInterrupt once.
+
+    The first signal stops the run (and the library then destroys the VM and writes the
+    reports); later ones only say that clean-up is under way, so an impatient second Ctrl-C
+    or a CI runner's repeated SIGTERM cannot leave a VM behind. SIGINT gets Python's handler
+    even if the process started with it ignored (as background CI steps often do), which the
+    run's global time-out relies on.
+    """
+    fired = False
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise KeyboardInterrupt
+        sys.stderr.write(f"{signal.Signals(signum).name}: cleaning up, please wait\n")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("test")(test)

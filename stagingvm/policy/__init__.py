@@ -1,0 +1,15 @@
+"""Policy files: what a design promises about one restricted user (TOML, ``version = 1``)."""
+
+from stagingvm.policy.loader import PolicyError, builtin_names, load_policy, parse_policy
+from stagingvm.policy.model import FAMILIES, Judge, Policy, Promise
+
+__all__ = [
+    "FAMILIES",
+    "Judge",
+    "Policy",
+    "PolicyError",
+    "Promise",
+    "builtin_names",
+    "load_policy",
+    "parse_policy",
+]

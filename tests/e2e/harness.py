@@ -1,0 +1,193 @@
+"""Helpers of the end-to-end suite: the run's settings, the CLI as a subprocess, clean-up.
+
+Every run gets its own libvirt network, bridge, subnet, pool and VM name prefix (derived from
+the pid), so parallel CI runs on one host do not race. Images come from the image builder and
+are cached outside the repository (``STAGINGVM_E2E_CACHE``) so reruns are fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import ipaddress
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import libvirt
+
+from stagingvm.settings import NetworkSettings, Settings, Timeouts
+from stagingvm.virt import network as vnetwork
+from stagingvm.virt import storage
+from stagingvm.virt.subnets import host_routes, network_subnets
+from stagingvm.vm import Manager
+
+LAB_NAMESPACE = os.environ.get("STAGINGVM_LAB_NAMESPACE", "stagingvm-lab")
+LAB_URI = "qemu:///system"
+CACHE_DIR = Path(os.environ.get("STAGINGVM_E2E_CACHE", "/var/cache/stagingvm-e2e"))
+RUNS_DIR = Path(os.environ.get("STAGINGVM_E2E_RUNS", "/var/tmp/stagingvm-e2e"))
+KEEP = os.environ.get("STAGINGVM_E2E_KEEP") == "1"
+"""Keep the run's data dir (console logs) after the run, for debugging. VMs are always removed."""
+
+
+def free_subnet(conn: libvirt.virConnect, seed: int) -> ipaddress.IPv4Network:
+    """A /24 in 192.168.160-249 that no libvirt network and no host route uses."""
+    taken = [r.network for r in host_routes()]
+    for net in conn.listAllNetworks():
+        taken += network_subnets(net.XMLDesc(0))
+    for i in range(90):
+        candidate = ipaddress.IPv4Network(f"192.168.{160 + (seed + i) % 90}.0/24")
+        if not any(candidate.overlaps(other) for other in taken):
+            return candidate
+    raise RuntimeError("no free /24 in 192.168.160.0-192.168.249.0 for the e2e network")
+
+
+@dataclass
+class Run:
+    """One e2e run: its settings, and the names it may create (all start with ``prefix``)."""
+
+    settings: Settings
+    prefix: str
+    cache_settings: Settings
+    made_vms: set[str] = field(default_factory=set)
+
+    def vm_name(self, what: str) -> str:
+        name = f"{self.prefix}{what}"
+        self.made_vms.add(name)
+        return name
+
+    def env(self) -> dict[str, str]:
+        """STAGINGVM_* variables that give a CLI subprocess exactly these settings."""
+        s = self.settings
+        values: dict[str, Any] = {
+            "URI": s.uri,
+            "NETWORK_NAME": s.network.name,
+            "NETWORK_BRIDGE": s.network.bridge,
+            "NETWORK_SUBNET": s.network.subnet,
+            "NETWORK_DHCP_START": s.network.dhcp_start,
+            "NETWORK_DHCP_END": s.network.dhcp_end,
+            "POOL_NAME": s.pool_name,
+            "STORAGE_POOL": s.storage_pool,
+            "DATA_DIR": s.data_dir,
+            "MEMORY": s.memory,
+            "VCPUS": s.vcpus,
+            "ACCEL": s.accel,
+            "SSH_USER": s.ssh.user,
+            "TIMEOUTS_RUNNING": s.timeouts.running,
+            "TIMEOUTS_LEASE": s.timeouts.lease,
+            "TIMEOUTS_BANNER": s.timeouts.banner,
+            "TIMEOUTS_LOGIN": s.timeouts.login,
+            "TIMEOUTS_SHUTDOWN": s.timeouts.shutdown,
+            "TIMEOUTS_TCG_FACTOR": s.timeouts.tcg_factor,
+        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STAGINGVM_")}
+        env.update({f"STAGINGVM_{k}": str(v) for k, v in values.items()})
+        env["STAGINGVM_CONFIG"] = str(s.data_dir / "empty-config.toml")
+        return env
+
+    def cli(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[bytes]:
+        """Run ``pr-test-vm ARGS`` in a fresh process (stdout and stderr kept apart)."""
+        code = "import sys; sys.argv[0] = 'pr-test-vm'; from stagingvm.cli.app import main; main()"
+        return subprocess.run(
+            [sys.executable, "-c", code, *args],
+            env=self.env(),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+
+
+def make_run(conn: libvirt.virConnect) -> Run:
+    pid = os.getpid()
+    tag = f"e2e{pid}"
+    subnet = free_subnet(conn, pid)
+    hosts = list(subnet.hosts())
+    data_dir = RUNS_DIR / f"run-{pid}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # QEMU (user libvirt-qemu) must reach files below it, e.g. the accelerator probe payload.
+    for path in (RUNS_DIR, data_dir):
+        path.chmod(0o755)
+    (data_dir / "empty-config.toml").write_text("# e2e run: settings come from STAGINGVM_*\n")
+    settings = Settings(
+        uri=LAB_URI,
+        network=NetworkSettings(
+            name=tag,
+            bridge=f"vbr-{tag}"[:15],
+            subnet=str(subnet),
+            dhcp_start=str(hosts[9]),
+            dhcp_end=str(hosts[-1]),
+        ),
+        pool_name=tag,
+        storage_pool=Path(f"/var/lib/libvirt/images/stagingvm-{tag}"),
+        data_dir=data_dir,
+        memory=256,
+        vcpus=1,
+        accel=os.environ.get("STAGINGVM_E2E_ACCEL", "auto"),
+        timeouts=Timeouts(),
+    )
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    CACHE_DIR.chmod(0o755)
+    return Run(settings, f"t{pid}-", Settings(data_dir=CACHE_DIR))
+
+
+def clean_up(run: Run, conn: libvirt.virConnect) -> list[str]:
+    """Remove every domain, the network, the pool and the data dir the run made.
+
+    Tries everything and returns what failed: called from a finalizer, after failures too.
+    """
+    failures: list[str] = []
+
+    def attempt(what: str, action: Any) -> None:
+        try:
+            action()
+        except Exception as exc:
+            failures.append(f"{what}: {exc}")
+
+    for dom in conn.listAllDomains(0):
+        name = dom.name()
+        if name.startswith(run.prefix) or name in run.made_vms:
+            if dom.isActive():
+                attempt(f"power off {name}", dom.destroy)
+            attempt(f"undefine {name}", dom.undefine)
+    net = vnetwork.lookup(conn, run.settings.network.name)
+    if net is not None:
+        if net.isActive():
+            attempt("stop the network", net.destroy)
+        attempt("undefine the network", net.undefine)
+    pool = storage.pool_lookup(conn, run.settings.pool_name)
+    if pool is not None:
+        if pool.isActive():
+            with contextlib.suppress(libvirt.libvirtError):
+                pool.refresh(0)
+            for vol in pool.listAllVolumes(0):
+                attempt(f"delete volume {vol.name()}", lambda v=vol: v.delete(0))
+            attempt("stop the pool", pool.destroy)
+        attempt("undefine the pool", pool.undefine)
+    if run.settings.storage_pool.exists():
+        attempt("remove the pool dir", lambda: run.settings.storage_pool.rmdir())
+    if not KEEP:
+        shutil.rmtree(run.settings.data_dir, ignore_errors=True)
+    return failures
+
+
+def build(run: Run, recipe: Any) -> Path:
+    """The recipe's disk from the image builder, cached in CACHE_DIR across runs."""
+    from stagingvm.images import build_image
+
+    disk: Path = build_image(recipe, run.cache_settings)
+    return disk
+
+
+def tiny_variant(run: Run, manager: Manager, name: str, **changes: Any) -> str:
+    """A variant of the tiny recipe (its own cache entry) imported as base *name*."""
+    from stagingvm.images import get_recipe
+
+    recipe = dataclasses.replace(get_recipe("tiny"), name=name, **changes)
+    disk = build(run, recipe)
+    manager.import_base(disk, name, source_key=str(disk))
+    return name

@@ -1,0 +1,156 @@
+"""``pr-test-vm test`` end to end: nix build -> import -> start -> check -> report -> destroy.
+
+Runs the CLI in a subprocess, exactly as CI does, on the nixpkgs-free fixture flake whose
+``images.qemu`` copies a real bootable lab image (FIXTURE_QCOW2). The image comes from the
+image builder (the policy lab's ``design-a``: the restricted user is in the docker group, so
+the checks find an escape) or from STAGINGVM_E2E_IMAGE. Two runs: one to the end (a failing
+check: exit 10, or 11 when the image has no restricted user) and one interrupted with SIGINT
+while the guest boots (exit 130). Both must leave no VM behind and write every report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import libvirt
+import pytest
+from harness import Run
+
+from stagingvm.virt import storage
+from stagingvm.vm import overlay_name
+
+pytestmark = [pytest.mark.e2e, pytest.mark.nix]
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE_FLAKE = REPO / "tests" / "nix" / "fixtures" / "flake"
+CLI = "import sys; sys.argv[0] = 'pr-test-vm'; from stagingvm.cli.app import main; main()"
+
+
+@pytest.fixture(scope="module")
+def lab_image(run: Run) -> tuple[Path, str]:
+    """(bootable qcow2, where it came from)."""
+    if shutil.which("nix") is None:
+        pytest.skip("nix is not installed")
+    override = os.environ.get("STAGINGVM_E2E_IMAGE")
+    if override:
+        return Path(override), "env"
+    images = pytest.importorskip("stagingvm.images", reason="the image builder is not here")
+    return images.build_image(images.get_recipe("design-a"), run.cache_settings), "design-a"
+
+
+@pytest.fixture
+def flake(tmp_path: Path) -> Path:
+    dest = tmp_path / "flake"
+    shutil.copytree(FIXTURE_FLAKE, dest)
+    return dest
+
+
+def cli_env(run: Run, image: Path) -> dict[str, str]:
+    env = run.env()
+    env["FIXTURE_QCOW2"] = str(image)
+    env["STAGINGVM_MEMORY"] = "1024"  # a Debian guest with docker, not the tiny one
+    return env
+
+
+def cli_args(flake: Path, name: str, out: Path) -> list[str]:
+    return [
+        "test",
+        f"{flake}#x",
+        "--policy",
+        "builtin:ai-worker",
+        "--name",
+        name,
+        "--junit",
+        str(out / "junit.xml"),
+        "--markdown",
+        str(out / "summary.md"),
+        "--report-json",
+        str(out / "report.json"),
+        "--nix-option",
+        "substituters=",
+        "--timeout",
+        "1500",
+    ]
+
+
+def assert_left_nothing(conn: libvirt.virConnect, run: Run, name: str) -> None:
+    assert name not in [d.name() for d in conn.listAllDomains(0)]
+    pool = storage.pool_lookup(conn, run.settings.pool_name)
+    if pool is not None:
+        pool.refresh(0)
+        assert storage.volume_lookup(pool, overlay_name(name)) is None
+    assert not run.settings.vm_dir(name).exists()
+
+
+def test_a_full_run_reports_the_verdict_and_destroys_the_vm(
+    run: Run, conn: libvirt.virConnect, lab_image: tuple[Path, str], flake: Path, tmp_path: Path
+) -> None:
+    image, origin = lab_image
+    name = run.vm_name("nixci")
+    out = tmp_path / "reports"
+    done = subprocess.run(
+        [sys.executable, "-c", CLI, *cli_args(flake, name, out)],
+        env=cli_env(run, image),
+        capture_output=True,
+        timeout=2400,
+        check=False,
+        cwd=REPO,
+    )
+    stderr = done.stderr.decode(errors="replace")
+    expected = {10} if origin == "design-a" else {10, 11}
+    assert done.returncode in expected, stderr[-3000:]
+    assert_left_nothing(conn, run, name)
+    root = ET.parse(out / "junit.xml").getroot()
+    assert root.findall(".//failure") or root.findall(".//error")
+    summary = (out / "summary.md").read_text()
+    assert "| VM afterwards | destroyed |" in summary
+    report = json.loads((out / "report.json").read_text())
+    assert report  # the policy's report, or the run's when the checks could not run
+    assert "building fixture-x" in stderr or "nix build" in stderr
+
+
+def test_sigint_while_the_guest_boots_still_destroys_and_reports(
+    run: Run, conn: libvirt.virConnect, lab_image: tuple[Path, str], flake: Path, tmp_path: Path
+) -> None:
+    image, _ = lab_image
+    name = run.vm_name("nixint")
+    out = tmp_path / "reports"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI, *cli_args(flake, name, out)],
+        env=cli_env(run, image),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    try:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline and proc.poll() is None:
+            if name in [d.name() for d in conn.listAllDomains(0)]:
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, (
+            proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        )
+        time.sleep(5)  # mid-boot: the domain runs, SSH does not answer yet
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = err.decode(errors="replace")
+    assert proc.returncode == 130, stderr[-3000:]
+    assert_left_nothing(conn, run, name)
+    (error,) = ET.parse(out / "junit.xml").getroot().findall(".//error")
+    assert error.get("type") == "interrupted"
+    report = json.loads((out / "report.json").read_text())
+    assert report["verdict"] == "interrupted" and report["destroyed"] is True
+    assert report["phase"] == "start"
