@@ -12,9 +12,12 @@ only with ``--debug``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import io
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -100,7 +103,10 @@ class _StagingVMGroup(TyperGroup):
             sys.stderr.write("\ninterrupted\n")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except BrokenPipeError:
-            # stdout closed early (`pr-test-vm list | head`): not an error of ours.
+            # stdout closed early (`pr-test-vm list | head`): not an error of ours. Point
+            # stdout at /dev/null so Python's final flush does not complain about it again.
+            with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
         except Exception as exc:
             if _is_cli_control(exc):
