@@ -86,9 +86,9 @@ def _check_positive(value: int | None, what: str) -> None:
 class Manager:
     """Lifecycle of stagingvm VMs on one libvirt connection.
 
-    *domain_type* ("kvm" or "qemu") and *timeout_factor* come from the caller's acceleration
-    decision; without them ``settings.accel`` decides ("kvm" -> kvm, "tcg" -> qemu, "auto" ->
-    ``stagingvm.accel.resolve_accel`` when available, else software emulation).
+    *domain_type* ("kvm" or "qemu") and *timeout_factor* may come from the caller; without
+    them ``stagingvm.accel.resolve_accel`` decides from ``settings.accel`` on the first start
+    (it runs a probe guest to see whether KVM really works).
     *conn*, *clock*, *probes* and *routes_path* let tests drive it on libvirt's test driver.
     """
 
