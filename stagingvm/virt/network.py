@@ -170,6 +170,27 @@ def ensure_network(
     return differences
 
 
+def defined_layout(network: libvirt.virNetwork) -> Layout | None:
+    """The addresses the network really has (they win over settings that drifted from them)."""
+    root = xmlrender.parse(_persistent_xml(network))
+    ip = root.find("ip")
+    rng = root.find("ip/dhcp/range")
+    if ip is None or rng is None:
+        return None
+    try:
+        iface = ipaddress.IPv4Interface(
+            f"{ip.get('address')}/{ip.get('netmask') or ip.get('prefix')}"
+        )
+        return Layout(
+            iface.network,
+            iface.ip,
+            ipaddress.IPv4Address(rng.get("start", "")),
+            ipaddress.IPv4Address(rng.get("end", "")),
+        )
+    except ValueError:
+        return None
+
+
 def dhcp_hosts(network: libvirt.virNetwork) -> list[DhcpHost]:
     root = xmlrender.parse(_persistent_xml(network))
     return [
@@ -227,7 +248,7 @@ def add_dhcp_host(
     """
     import libvirt
 
-    lay = layout(net)
+    lay = defined_layout(network) or layout(net)
     hosts = dhcp_hosts(network)
     mac = mac.lower()
     for host in hosts:
