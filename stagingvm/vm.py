@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 from stagingvm import locks
 from stagingvm.cleanup import Undo
 from stagingvm.errors import (
+    ConfigError,
     ConflictError,
     GuestFailedError,
     InvalidInputError,
@@ -81,6 +82,16 @@ def _check_text(value: str | None, what: str) -> None:
 def _check_positive(value: int | None, what: str) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise InvalidInputError(f"{what} must be a positive whole number, not {value!r}")
+
+
+def _make_vm_dir(vm_dir: Path) -> None:
+    try:
+        vm_dir.mkdir(parents=True, mode=0o755)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the VM directory {vm_dir}: {exc.strerror}",
+            hint="run as root, or set data_dir to a directory you can write",
+        ) from exc
 
 
 class Manager:
@@ -303,7 +314,7 @@ class Manager:
             # interrupted run are stale and go first.
             shutil.rmtree(vm_dir, ignore_errors=True)
             storage.delete_volume(pool, overlay_name(name))
-            vm_dir.mkdir(parents=True, mode=0o755)
+            _make_vm_dir(vm_dir)
             undo.push("remove the VM directory", lambda: shutil.rmtree(vm_dir))
             with self._host_lock():
                 stale = network.remove_dhcp_host(net, name=name)
