@@ -268,14 +268,29 @@ def _env_layer(env: Mapping[str, str], cwd: Path) -> tuple[_Layer, list[str]]:
             continue
         spec = known.get(name)
         if spec is None:
-            # Other tools of the project use STAGINGVM_* too; only flag likely typos.
-            close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.85)
+            # Other parts of the project use STAGINGVM_* too (STAGINGVM_E2E_URI, ...): only
+            # a name one or two typing slips away from a setting is flagged.
+            close = [c for c in known if typo_distance(name, c) <= 2]
             if close:
-                warnings.append(f"{name} is not a setting; did you mean {close[0]}?")
+                warnings.append(f"{name} is not a setting; did you mean {min(close)}?")
             continue
         layer.values[spec.key] = keys.convert(spec, env[name], where=name, origin="env", cwd=cwd)
         layer.sources[spec.key] = Source("environment", name)
     return layer, warnings
+
+
+def typo_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) that turn *a* into *b*."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[-1]
 
 
 def _flag_layer(flags: Mapping[str, tuple[Any, str]], cwd: Path) -> _Layer:

@@ -39,7 +39,7 @@ def build(
     target: Annotated[
         str | None,
         typer.Argument(
-            metavar="[TARGET]",
+            metavar="TARGET",
             help="What nix builds: FLAKE#HOST or a path to a configuration.nix.",
             show_default=False,
         ),

@@ -33,7 +33,7 @@ def config(
         return
     files = doc["files"]
     state.out.info("config files read: " + (", ".join(files) if files else "none"))
-    render.print_config(state.out.stdout_console(), doc)
+    render.print_config(state.out, doc)
 
 
 def register(app: typer.Typer) -> None:

@@ -31,7 +31,7 @@ from stagingvm.images.mounts import remove_tree
 from stagingvm.images.recipe import DEFAULT_MIRROR, DEFAULT_SUITE, FileSpec, Recipe
 from stagingvm.images.registry import DISK_TOOLS, register_builder, register_recipe
 
-PACKAGES = ("linux-image-amd64", "busybox-static", "dropbear-bin")
+PACKAGES = ("linux-image-cloud-amd64", "busybox-static", "dropbear-bin")
 MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "button", "evdev")
 HOSTNAME = "stagingvm-tiny"
 HOST_KEY = "/etc/dropbear/dropbear_ed25519_host_key"

@@ -83,10 +83,19 @@ def test_unknown_command_suggests(cli: Invoke) -> None:
     assert "'status'" in result.stderr
 
 
-def test_memory_out_of_range_is_a_usage_error(cli: Invoke) -> None:
-    result = cli(["--uri", NOWHERE, "start", "vm1", "--memory", "1"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["start", "vm1", "--memory", "1"], "error: --memory: 1 is out of range (64..1048576 MiB)"),
+        (["start", "vm1", "--vcpus", "0"], "error: --vcpus: 0 is out of range (1..256)"),
+        (["start", "vm1", "--vcpus", "two"], "'two' is not a valid int"),
+        (["stop", "vm1", "--timeout", "0"], "error: --timeout: 0.0 is out of range"),
+    ],
+)
+def test_bad_numbers_exit_2_before_libvirt(cli: Invoke, args: list[str], message: str) -> None:
+    result = cli(["--uri", NOWHERE, *args])
     assert result.exit_code == 2
-    assert "--memory" in result.stderr
+    assert message in result.stderr
 
 
 HOSTILE = [
@@ -295,3 +304,13 @@ def test_ctrl_c_exits_130(cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     result = cli(["config"])
     assert result.exit_code == 130
     assert "interrupted" in result.stderr
+
+
+def test_debug_logging_lasts_one_invocation(cli: Invoke) -> None:
+    import logging
+
+    logger = logging.getLogger("stagingvm")
+    handlers, level = list(logger.handlers), logger.level
+    assert cli(["--debug", "config", "--json"]).exit_code == 0
+    assert logger.handlers == handlers
+    assert logger.level == level

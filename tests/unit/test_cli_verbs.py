@@ -157,6 +157,10 @@ def test_list_table(vm1: Driver) -> None:
     assert "2048 MiB" in row
     assert "foreign-vm" not in result.stdout
     assert result.stderr == ""
+    # Piped: plain columns for grep/awk, no box drawing, no trailing blanks.
+    assert "─" not in result.stdout
+    assert all(line == line.rstrip() for line in lines)
+    assert row.index("running") == lines[0].index("STATE")
 
 
 def test_list_empty(td: Driver) -> None:
