@@ -331,7 +331,8 @@ def write_doc(section: str) -> None:
     start = text.find("## Readiness")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+        rest = text[end + 1 :] if end >= 0 else ""
+        text = text[:start] + section.rstrip("\n") + "\n\n" + rest
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
