@@ -18,9 +18,13 @@ import importlib
 import io
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -99,8 +103,9 @@ class _StagingVMGroup(TyperGroup):
                 traceback.print_exc(file=sys.stderr)
             report_error(out, exc)
             raise typer.Exit(exc.exit_code) from exc
-        except KeyboardInterrupt:
-            sys.stderr.write("\ninterrupted\n")
+        except KeyboardInterrupt as exc:
+            by = f" by {exc.args[0]}" if exc.args else ""
+            sys.stderr.write(f"\ninterrupted{by}\n")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except BrokenPipeError:
             # stdout closed early (`pr-test-vm list | head`): not an error of ours. Point
@@ -239,6 +244,36 @@ def get_app() -> typer.Typer:
     return app
 
 
+@contextlib.contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled) and SIGINT raise KeyboardInterrupt, once.
+
+    So a cancelled `start` cleans up what it made, as after Ctrl-C; a second signal while
+    that clean-up runs only says so instead of cutting it short and leaking a VM. Installed
+    by ``main`` (never at import); commands with needs of their own (``test``) install
+    theirs on top for their duration.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = False
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+        sys.stderr.write(f"{signal.Signals(signum).name}: cleaning up, please wait\n")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def main() -> None:
     """Entry point of the ``pr-test-vm`` console script."""
-    get_app()(prog_name=PROG)
+    with _stop_signals_interrupt():
+        get_app()(prog_name=PROG)

@@ -314,3 +314,40 @@ def test_debug_logging_lasts_one_invocation(cli: Invoke) -> None:
     assert cli(["--debug", "config", "--json"]).exit_code == 0
     assert logger.handlers == handlers
     assert logger.level == level
+
+
+def test_sigterm_interrupts_like_ctrl_c(tmp_path: Path) -> None:
+    """A cancelled CI job (SIGTERM) ends a command through the Ctrl-C path: exit 130.
+
+    The command blocks for real: `console --log` opening a FIFO nobody writes to.
+    """
+    import os
+    import signal
+    import subprocess
+    import time
+
+    log = tmp_path / "data" / "vms" / "vm1" / "console.log"
+    log.parent.mkdir(parents=True)
+    os.mkfifo(log)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from stagingvm.cli.app import main; main()",
+         "--data-dir", str(tmp_path / "data"), "console", "vm1", "--log"],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "HOME": str(tmp_path), "PATH": os.environ["PATH"]},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wchan = Path(f"/proc/{proc.pid}/wchan")
+        deadline = time.monotonic() + 30
+        # Linux names the wait in open(2) of a FIFO without writer "wait_for_partner".
+        while wchan.read_text() != "wait_for_partner" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert wchan.read_text() == "wait_for_partner", "the CLI never blocked on the FIFO"
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.decode().strip() == "interrupted by SIGTERM"
