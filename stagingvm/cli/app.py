@@ -18,20 +18,16 @@ import importlib
 import io
 import logging
 import os
-import signal
 import sys
-import threading
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from stagingvm import __version__
-from stagingvm.cli import fastparams
+from stagingvm.cli import fastparams, signals
 from stagingvm.cli.output import Output
 from stagingvm.cli.state import CliState
 from stagingvm.errors import (
@@ -244,36 +240,7 @@ def get_app() -> typer.Typer:
     return app
 
 
-@contextlib.contextmanager
-def _stop_signals_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI job cancelled) and SIGINT raise KeyboardInterrupt, once.
-
-    So a cancelled `start` cleans up what it made, as after Ctrl-C; a second signal while
-    that clean-up runs only says so instead of cutting it short and leaking a VM. Installed
-    by ``main`` (never at import); commands with needs of their own (``test``) install
-    theirs on top for their duration.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    fired = False
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        nonlocal fired
-        if not fired:
-            fired = True
-            raise KeyboardInterrupt(signal.Signals(signum).name)
-        sys.stderr.write(f"{signal.Signals(signum).name}: cleaning up, please wait\n")
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
 def main() -> None:
     """Entry point of the ``pr-test-vm`` console script."""
-    with _stop_signals_interrupt():
+    with signals.interrupt_once():
         get_app()(prog_name=PROG)

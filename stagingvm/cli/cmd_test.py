@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
 
 from stagingvm.cli.ci_env import pr_and_commit
+from stagingvm.cli.signals import interrupt_once
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
 from stagingvm.names import validate_name
@@ -136,7 +132,7 @@ def test(
         pr_ref=f"PR #{pr or env_pr}" if (pr or env_pr) else None,
     )
     state.out.info(f"test VM: {vm_name}")
-    with _interrupt_handlers():
+    with interrupt_once():
         outcome = run_test(
             request, state.settings, state.manager(), runner, progress=state.out.progress()
         )
@@ -146,33 +142,6 @@ def test(
         state.out.json(outcome.to_json())
     outcome.raise_for_verdict()
     state.out.info(f"passed: every restriction held on {vm_name} ({outcome.summary})")
-
-
-@contextmanager
-def _interrupt_handlers() -> Iterator[None]:
-    """While the run lasts: SIGINT and SIGTERM raise KeyboardInterrupt once.
-
-    The first signal stops the run (and the library then destroys the VM and writes the
-    reports); later ones only say that clean-up is under way, so an impatient second Ctrl-C
-    or a CI runner's repeated SIGTERM cannot leave a VM behind. SIGINT gets Python's handler
-    even if the process started with it ignored (as background CI steps often do), which the
-    run's global time-out relies on.
-    """
-    fired = False
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        nonlocal fired
-        if not fired:
-            fired = True
-            raise KeyboardInterrupt
-        sys.stderr.write(f"{signal.Signals(signum).name}: cleaning up, please wait\n")
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def register(app: typer.Typer) -> None:
