@@ -44,15 +44,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "e2e")]
+sys.path[:0] = [str(ROOT)]
 
 import libvirt  # noqa: E402
-from harness import CACHE_DIR, LAB_NAMESPACE, Run, clean_up, make_run  # noqa: E402
 
 from stagingvm.accel import resolve_accel  # noqa: E402
 from stagingvm.lab import netns  # noqa: E402
 from stagingvm.virt.connection import connect  # noqa: E402
 from stagingvm.vm import Manager  # noqa: E402
+from tests.e2e.harness import CACHE_DIR, LAB_NAMESPACE, Run, clean_up, make_run  # noqa: E402
 
 PROBE_INTERVAL = 0.05
 

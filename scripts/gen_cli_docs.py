@@ -15,6 +15,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "cli.md"
@@ -56,11 +57,33 @@ def exit_code_rows() -> list[tuple[str, str]]:
     return rows
 
 
-def render() -> str:
-    from stagingvm.cli.app import PROG, get_app
+def command_paths() -> list[list[str]]:
+    """Every command and sub-command, in the order ``--help`` lists them (groups included)."""
+    import typer.main
 
-    commands = list(get_app().registered_commands)
-    names = [c.name or (c.callback.__name__ if c.callback else "?") for c in commands]
+    from stagingvm.cli.app import get_app
+
+    paths: list[list[str]] = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            if getattr(sub, "hidden", False):
+                continue
+            paths.append([*path, name])
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(get_app()), [])
+    return paths
+
+
+def render() -> str:
+    from stagingvm.cli.app import PROG
+
+    paths = command_paths()
+
+    def anchor(path: list[str]) -> str:
+        return "-".join([PROG, *path])
+
     parts = [
         f"# `{PROG}` command reference\n",
         f"<!-- Generated from --help; do not edit. Regenerate: `{REGENERATE}` -->\n",
@@ -69,20 +92,21 @@ def render() -> str:
         f"`{PROG} --uri test:///default list`. Settings and their sources are described in "
         "[configuration.md](configuration.md).\n",
         "## Commands\n",
-        "\n".join(f"- [`{name}`](#{PROG}-{name})" for name in names) + "\n",
+        "\n".join(
+            f"{'  ' * (len(path) - 1)}- [`{' '.join(path)}`](#{anchor(path)})" for path in paths
+        )
+        + "\n",
         "## Exit codes\n",
         "Errors print one line starting with `error:` on stderr, then a `hint:` line when "
         "there is something to do about it. Data goes to stdout, messages to stderr.\n",
         "| code | meaning |\n| ---: | --- |\n"
-        + "".join(
-            f"| {code} | {meaning.replace('|', '/')} |\n" for code, meaning in exit_code_rows()
-        ),
+        + "".join(f"| {code} | {text.replace('|', '/')} |\n" for code, text in exit_code_rows()),
         f"## {PROG}\n",
         "```text\n" + _help([]) + "```\n",
     ]
-    for name in names:
-        parts.append(f"## {PROG} {name}\n")
-        parts.append("```text\n" + _help([name]) + "```\n")
+    for path in paths:
+        parts.append(f"## {PROG} {' '.join(path)}\n")
+        parts.append("```text\n" + _help(path) + "```\n")
     return "\n".join(parts)
 
 

@@ -208,7 +208,10 @@ def resolve_accel(
     progress: Progress = NULL_PROGRESS,
     probe_timeout: float = PROBE_TIMEOUT,
 ) -> AccelDecision:
-    """Decide the domain type for *settings.accel* (``auto`` | ``kvm`` | ``tcg``)."""
+    """Decide the domain type for *settings.accel* (``auto`` | ``kvm`` | ``tcg``).
+
+    The caller shows ``decision.warning`` (the Manager passes it to ``progress.note``).
+    """
     mode = settings.accel
     if mode not in ACCEL_MODES:
         raise InvalidInputError(
@@ -238,5 +241,4 @@ def resolve_accel(
         f"KVM is not usable: {verdict.detail}{when}. Falling back to software emulation (TCG): "
         f"guests run several times slower, time-outs are multiplied by {tcg_factor:g}."
     )
-    progress.note(warning)
     return AccelDecision("qemu", f"KVM probe failed: {verdict.detail}{when}", warning, tcg_factor)

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     import libvirt
 
 SSH_PORT = 22
+BANNER_PROBE_TIMEOUT = 2.0
+"""Seconds one banner probe may take once sshd accepted the connection, at KVM speed. An
+emulated guest's sshd needs several seconds to fork and greet under load; a probe that gave up
+after 1 s would never see it (and each retry costs the guest another sshd process)."""
+LOGIN_TIMEOUT = 10.0
 
 
 class Probes(Protocol):
@@ -136,7 +141,7 @@ def wait_until_ready(
         Phase(
             "SSH banner",
             timeouts.banner * factor,
-            lambda: probes.banner(ip, SSH_PORT, 1.0),
+            lambda: probes.banner(ip, SSH_PORT, BANNER_PROBE_TIMEOUT * factor),
             interval=0.1,
             hint=f"the guest has address {ip} but sshd does not answer: is it enabled?",
         )
@@ -152,7 +157,7 @@ def wait_until_ready(
                     user=guest.user,
                     key_path=guest.key_path,
                     known_hosts=guest.known_hosts,
-                    timeout=10.0,
+                    timeout=LOGIN_TIMEOUT * factor,
                 )
                 else None
             ),

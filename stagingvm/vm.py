@@ -9,7 +9,6 @@ DHCP host entry and its directory (console log, pinned host keys).
 from __future__ import annotations
 
 import functools
-import secrets
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
@@ -295,7 +294,7 @@ class Manager:
         if settings.ssh.user != "root":
             creds[USER_KEY_CREDENTIAL.format(user=settings.ssh.user)] = key_line
         net = network.require(self.conn, settings.network.name)
-        mac = (mac or self._new_mac(net)).lower()
+        mac = (mac or network.new_mac(net)).lower()
         vm_dir = settings.vm_dir(name)
         console_log = vm_dir / "console.log"
         undo = Undo()
@@ -341,9 +340,9 @@ class Manager:
                 ),
             )
             dom = self.conn.defineXML(vdomain.render_domain(spec))
-            undo.push("undefine the domain", lambda: _undefine(dom))
+            undo.push("undefine the domain", lambda: vdomain.undefine(dom))
             self._boot(dom, console_log)
-            undo.push("power off the domain", lambda: _power_off(dom))
+            undo.push("power off the domain", lambda: vdomain.power_off(dom))
             if wait:
                 wait_until_ready(
                     Guest(
@@ -387,13 +386,6 @@ class Manager:
                     console_tail=consolelog.tail(console_log),
                     hint=hint,
                 ) from exc
-
-    def _new_mac(self, net: libvirt.virNetwork) -> str:
-        taken = {host.mac for host in network.dhcp_hosts(net)}
-        while True:
-            mac = "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
-            if mac not in taken:
-                return mac
 
     def _remove_dhcp(self, net: libvirt.virNetwork, name: str) -> None:
         with self._host_lock():
@@ -467,8 +459,8 @@ class Manager:
             overlay = overlay_name(name)
             steps.push("delete the overlay", lambda: storage.delete_volume(pool, overlay))
         if dom is not None:
-            steps.push("undefine the domain", lambda: _undefine(dom))
-            steps.push("power off the domain", lambda: _power_off(dom))
+            steps.push("undefine the domain", lambda: vdomain.undefine(dom))
+            steps.push("power off the domain", lambda: vdomain.power_off(dom))
         with self.progress.phase(f"destroying {name}"):
             failures = steps.run()
         if failures:
@@ -587,22 +579,3 @@ class Manager:
             return int(self.conn.storageVolLookupByPath(path).info()[2])
         except libvirt.libvirtError:
             return None
-
-
-def _power_off(dom: libvirt.virDomain) -> None:
-    if dom.isActive():
-        dom.destroy()
-
-
-def _undefine(dom: libvirt.virDomain) -> None:
-    import libvirt
-
-    flags = (
-        libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-        | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
-        | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
-    )
-    try:
-        dom.undefineFlags(flags)
-    except libvirt.libvirtError:
-        dom.undefine()

@@ -44,7 +44,7 @@ def parse_sudo_list(output: str) -> list[SudoRule]:
             tags = tuple(t.strip().rstrip(":") for t in tag_match.group(0).split(":") if t.strip())
             rest = rest[tag_match.end() :]
         for command in re.split(r"(?<!\\), ", rest):
-            command = " ".join(command.replace("\\,", ",").split())
+            command = " ".join(re.sub(r"\\([,:=\\])", r"\1", command).split())
             if command:
                 rules.append(SudoRule(match.group("runas").strip(), tags, command))
     return rules

@@ -252,8 +252,9 @@ def root_env(policy: Policy, run: RunFacts) -> dict[str, str]:
 
 
 def root_script(env: dict[str, str], body: str) -> list[str]:
+    # No /usr/local on root's PATH: a design may shadow docker there (design A does).
     assigns = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items())
-    return ["bash", "-c", assigns + "\n" + body]
+    return ["bash", "-c", "export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n" + assigns + "\n" + body]
 
 
 def parse_facts(output: str) -> dict[str, str]:

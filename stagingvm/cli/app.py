@@ -23,9 +23,9 @@ import typer
 from typer.core import TyperGroup
 
 from stagingvm import __version__
+from stagingvm.cli import fastparams
 from stagingvm.cli.output import Output
 from stagingvm.cli.state import CliState
-from stagingvm.config import ConfigLocations
 from stagingvm.errors import (
     EXIT_INTERRUPTED,
     BuildError,
@@ -48,7 +48,11 @@ COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_lab",
 ]
 
-CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+HELP_OPTION_NAMES = ["-h", "--help"]
+CONTEXT_SETTINGS: dict[str, Any] = {
+    "help_option_names": HELP_OPTION_NAMES,
+    "max_content_width": 100,
+}
 
 
 def _is_cli_control(exc: BaseException) -> bool:
@@ -76,6 +80,11 @@ def report_error(out: Output, exc: StagingVMError) -> None:
 
 
 class _StagingVMGroup(TyperGroup):
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        # No Pydantic import just to read a string option (see fastparams).
+        fastparams.install(self, HELP_OPTION_NAMES)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
@@ -156,8 +165,11 @@ def _root(
     \b
       pr-test-vm start pr-42 --base hermes && pr-test-vm ssh pr-42 -- uptime
     """
-    # Tests seed ctx.obj with ConfigLocations so they never read the real /etc.
-    locations = ctx.obj if isinstance(ctx.obj, ConfigLocations) else ConfigLocations()
+    locations = None
+    if ctx.obj is not None:  # tests seed ConfigLocations so they never read the real /etc
+        from stagingvm.config import ConfigLocations
+
+        locations = ctx.obj if isinstance(ctx.obj, ConfigLocations) else None
     ctx.obj = CliState(
         uri=uri,
         data_dir=data_dir,

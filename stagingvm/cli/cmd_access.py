@@ -7,14 +7,12 @@ the serial console through a libvirt stream, or prints the captured log with ``-
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Annotated
 
 import typer
 
 from stagingvm.cli.state import cli_state
-from stagingvm.config_keys import SPECS_BY_KEY
 from stagingvm.errors import InvalidInputError, NotFoundError
 from stagingvm.names import validate_name
 
@@ -25,6 +23,8 @@ def split_target(target: str) -> tuple[str | None, str]:
     if not sep:
         return None, validate_name(target)
     validate_name(name)
+    from stagingvm.config_keys import SPECS_BY_KEY
+
     check = SPECS_BY_KEY["ssh.user"].check
     assert check is not None
     problem = check(user)
@@ -110,12 +110,12 @@ def console(
         return
 
     state.manager().status(name)  # NotFoundError before we say "Connected"
-    serial = importlib.import_module("stagingvm.virt.console")  # libvirt streams: only now
+    from stagingvm.virt import console as serial  # libvirt streams: only now
 
     state.out.info(
         f"Connected to {name}'s serial console; press {serial.ESCAPE_NAME} to leave", always=True
     )
-    reason = serial.attach_console(state.settings.uri, name)
+    reason = serial.attach(state.settings.uri, name)
     if reason == "closed":
         state.out.info(f"the console of {name} was closed (the guest stopped?)")
 

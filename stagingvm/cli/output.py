@@ -38,9 +38,10 @@ def colour_wanted(stream: Any) -> bool:
 class Output:
     """Printing for one CLI invocation. *quiet* silences info messages and progress."""
 
-    def __init__(self, *, quiet: bool = False) -> None:
+    def __init__(self, *, quiet: bool = False, err: Console | None = None) -> None:
+        """*err*: a console for messages; made on first use on sys.stderr when None."""
         self.quiet = quiet
-        self._err: Console | None = None
+        self._err = err
 
     # -- stderr: messages for people --------------------------------------------------------
     @property
@@ -114,7 +115,9 @@ class Output:
         )
 
     def progress(self) -> CliProgress:
-        return CliProgress(self, enabled=not self.quiet and _is_tty(sys.stderr))
+        # Not self.err.is_terminal: that would import Rich for every `list --json`.
+        terminal = self._err.is_terminal if self._err is not None else _is_tty(sys.stderr)
+        return CliProgress(self, enabled=not self.quiet and terminal)
 
 
 class CliProgress:

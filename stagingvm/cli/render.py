@@ -30,20 +30,11 @@ def _memory(doc: Mapping[str, Any]) -> str:
     return f"{mib} MiB" if mib != DASH else DASH
 
 
-def age(created_at: Any, now: dt.datetime | None = None) -> str:
-    """``2026-11-22T01:00:00+00:00`` -> ``3h12m``: short enough for a table column."""
-    if not isinstance(created_at, str):
+def duration(seconds: Any) -> str:
+    """``185`` -> ``3m05s``: short enough for a table column; ``-`` for no value."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
         return DASH
-    try:
-        created = dt.datetime.fromisoformat(created_at)
-    except ValueError:
-        return DASH
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=dt.UTC)
-    seconds = int(((now or dt.datetime.now(dt.UTC)) - created).total_seconds())
-    if seconds < 0:
-        return DASH
-    days, rest = divmod(seconds, 86400)
+    days, rest = divmod(int(seconds), 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
@@ -53,6 +44,36 @@ def age(created_at: Any, now: dt.datetime | None = None) -> str:
     if minutes:
         return f"{minutes}m{secs:02d}s"
     return f"{secs}s"
+
+
+def age(created_at: Any, now: dt.datetime | None = None) -> str:
+    """Time since ``created_at`` (ISO 8601, as in the JSON), e.g. ``3h12m``."""
+    if not isinstance(created_at, str):
+        return DASH
+    try:
+        created = dt.datetime.fromisoformat(created_at)
+    except ValueError:
+        return DASH
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.UTC)
+    return duration(((now or dt.datetime.now(dt.UTC)) - created).total_seconds())
+
+
+def _size(n_bytes: Any) -> str:
+    if not isinstance(n_bytes, int):
+        return DASH
+    size = float(n_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return DASH  # not reached
+
+
+def _disk(disk: Any) -> str:
+    if not isinstance(disk, Mapping) or not disk.get("path"):
+        return DASH
+    return f"{disk['path']} ({_size(disk.get('allocation_bytes'))} allocated)"
 
 
 def started_message(doc: Mapping[str, Any], *, waited: bool) -> str:
@@ -93,23 +114,44 @@ def print_list(console: Console, docs: Sequence[Mapping[str, Any]]) -> None:
     console.print(table)
 
 
+# Known fields of VMInfo.to_json(): label shown and how the value reads for people.
+_STATUS_FIELDS: list[tuple[str, str, Any]] = [
+    ("name", "name", str),
+    ("state", "state", str),
+    ("ip", "IP", str),
+    ("mac", "MAC", str),
+    ("uptime_seconds", "uptime", duration),
+    ("vcpus", "vCPUs", str),
+    ("memory_mib", "memory", lambda v: f"{v} MiB"),
+    ("disk", "disk", _disk),
+    ("domain_type", "domain type", str),
+    ("base", "base image", str),
+    ("base_volume", "base volume", str),
+    ("created_at", "created", str),
+    ("age_seconds", "age", duration),
+    ("pr_ref", "PR ref", str),
+    ("label", "label", str),
+    ("console_log", "console log", str),
+]
+
+
 def status_lines(doc: Mapping[str, Any]) -> list[str]:
-    """``key: value`` lines, most useful first, then whatever else the document holds."""
-    first = ["name", "state", "ip", "mac", "uptime", "vcpus", "memory_mib", "memory", "disk",
-             "base", "created_at", "pr_ref", "label", "console_log"]  # fmt: skip
-    keys = [k for k in first if k in doc] + sorted(k for k in doc if k not in first)
-    width = max((len(k) for k in keys), default=0)
-    lines = []
-    for key in keys:
+    """``label: value`` lines: known fields first, then whatever else the document holds."""
+    known = {key for key, _, _ in _STATUS_FIELDS}
+    rows: list[tuple[str, str]] = []
+    for key, label, show in _STATUS_FIELDS:
+        if key in doc:
+            value = doc[key]
+            rows.append((label, DASH if value is None or value == "" else show(value)))
+    for key in sorted(k for k in doc if k not in known):
         value = doc[key]
         if isinstance(value, Mapping):
-            value = ", ".join(f"{k}={v}" for k, v in value.items()) or DASH
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
         elif isinstance(value, list):
-            value = ", ".join(map(str, value)) or DASH
-        elif value is None or value == "":
-            value = DASH
-        lines.append(f"{key + ':':<{width + 1}} {value}")
-    return lines
+            value = ", ".join(map(str, value))
+        rows.append((key, DASH if value is None or value == "" else str(value)))
+    width = max((len(label) for label, _ in rows), default=0)
+    return [f"{label + ':':<{width + 1}} {value}" for label, value in rows]
 
 
 def print_config(console: Console, doc: Mapping[str, Any]) -> None:

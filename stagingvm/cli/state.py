@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from stagingvm.cli.output import Output
-from stagingvm.config import ConfigLocations, LoadedSettings, load_settings
 
 if TYPE_CHECKING:
+    from stagingvm.config import ConfigLocations, LoadedSettings
     from stagingvm.settings import Settings
     from stagingvm.vm import Manager
 
@@ -30,13 +30,15 @@ class CliState:
     config: Path | None = None
     debug: bool = False
     quiet: bool = False
-    locations: ConfigLocations = field(default_factory=ConfigLocations)
+    locations: ConfigLocations | None = None  # None: the real /etc and ~/.config
     out: Output = field(default_factory=Output)
     _loaded: LoadedSettings | None = None
     _manager: Any = None
 
     def loaded(self) -> LoadedSettings:
         if self._loaded is None:
+            from stagingvm.config import load_settings  # tomllib, ipaddress: not for --help
+
             self._loaded = load_settings(
                 env=os.environ,
                 flags={"uri": (self.uri, "--uri"), "data_dir": (self.data_dir, "--data-dir")},

@@ -19,6 +19,7 @@ Why our own wrapper rather than ``SSHClient.exec_command``:
 from __future__ import annotations
 
 import base64
+import contextlib
 import select
 import shlex
 import threading
@@ -312,6 +313,7 @@ class GuestSSH:
                 feeder = _feed_stdin(channel, stdin)
                 stdout, stderr = _collect(channel, deadline)
                 if stdout is None or stderr is None:
+                    _send_signal(channel, "KILL")
                     raise self._timeout(command, timeout, started, "")
                 status = channel.recv_exit_status()
             except (OSError, EOFError) as exc:
@@ -339,6 +341,28 @@ class GuestSSH:
 
 def _short(command: str, limit: int = 160) -> str:
     return command if len(command) <= limit else command[: limit - 3] + "..."
+
+
+def _send_signal(channel: paramiko.Channel, name: str) -> None:
+    """Ask the server to send signal *name* to the command (RFC 4254, section 6.9).
+
+    Best effort, before a timed-out command's channel is closed: closing alone leaves a
+    command that neither reads nor writes running on the guest. Dropbear delivers it;
+    OpenSSH's sshd refused it in our test set-up ("session signalling requires privilege
+    separation"). paramiko has no call for this request, so the message is built here.
+    """
+    from paramiko.common import cMSG_CHANNEL_REQUEST
+    from paramiko.message import Message
+
+    message = Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("signal")
+    message.add_boolean(False)  # want_reply: no
+    message.add_string(name)
+    # If this fails the connection is going anyway; the time-out is what we report.
+    with contextlib.suppress(OSError, EOFError, AttributeError):
+        channel.get_transport()._send_user_message(message)  # type: ignore[attr-defined]
 
 
 def _feed_stdin(channel: paramiko.Channel, data: bytes | None) -> threading.Thread | None:

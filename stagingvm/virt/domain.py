@@ -262,3 +262,24 @@ def state(dom: libvirt.virDomain) -> int:
 
 def state_name(code: int) -> str:
     return STATE_NAMES.get(code, f"state {code}")
+
+
+def power_off(dom: libvirt.virDomain) -> None:
+    """Pull the plug (if it runs): the guest is throwaway."""
+    if dom.isActive():
+        dom.destroy()
+
+
+def undefine(dom: libvirt.virDomain) -> None:
+    """Remove the definition with whatever libvirt keeps beside it (saves, snapshots, NVRAM)."""
+    import libvirt
+
+    flags = (
+        libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+        | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+        | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM
+    )
+    try:
+        dom.undefineFlags(flags)
+    except libvirt.libvirtError:
+        dom.undefine()

@@ -9,6 +9,7 @@ even when its domain is already gone.
 from __future__ import annotations
 
 import ipaddress
+import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -176,6 +177,15 @@ def dhcp_hosts(network: libvirt.virNetwork) -> list[DhcpHost]:
         for h in root.findall("ip/dhcp/host")
         if h.get("mac") and h.get("ip")
     ]
+
+
+def new_mac(network: libvirt.virNetwork) -> str:
+    """A random MAC in QEMU's 52:54:00 range that no host entry of *network* uses."""
+    taken = {host.mac for host in dhcp_hosts(network)}
+    while True:
+        mac = "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))
+        if mac not in taken:
+            return mac
 
 
 def _update_flags(network: libvirt.virNetwork) -> int:

@@ -11,18 +11,17 @@ network, pool, data dir) is removed by a session finalizer, after failures too.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import libvirt
 import pytest
-from harness import LAB_NAMESPACE, LAB_URI, Run, clean_up, make_run
 
 from stagingvm.lab import netns
 from stagingvm.virt.connection import connect
 from stagingvm.vm import Manager
+from tests.e2e.harness import LAB_NAMESPACE, LAB_URI, Run, build, clean_up, make_run
 
 E2E_DIR = Path(__file__).resolve().parent
 
@@ -78,12 +77,6 @@ def manager(run: Run, conn: libvirt.virConnect) -> Manager:
     return Manager(run.settings, conn=conn)
 
 
-def build(run: Run, recipe: object) -> Path:
-    from stagingvm.images import build_image
-
-    return build_image(recipe, run.cache_settings)  # type: ignore[arg-type]
-
-
 @pytest.fixture(scope="session")
 def tiny_base(run: Run, manager: Manager) -> str:
     """The tiny guest, built once (cached across runs) and imported as base ``tiny``."""
@@ -92,16 +85,6 @@ def tiny_base(run: Run, manager: Manager) -> str:
     disk = build(run, get_recipe("tiny"))
     manager.import_base(disk, "tiny", source_key=str(disk))
     return "tiny"
-
-
-def tiny_variant(run: Run, manager: Manager, name: str, **changes: object) -> str:
-    """A variant of the tiny recipe (its own cache entry) imported as base *name*."""
-    from stagingvm.images import get_recipe
-
-    recipe = dataclasses.replace(get_recipe("tiny"), name=name, **changes)  # type: ignore[type-var]
-    disk = build(run, recipe)
-    manager.import_base(disk, name, source_key=str(disk))
-    return name
 
 
 @pytest.fixture(scope="session")

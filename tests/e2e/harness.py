@@ -8,6 +8,7 @@ are cached outside the repository (``STAGINGVM_E2E_CACHE``) so reruns are fast.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import os
 import shutil
@@ -23,6 +24,7 @@ from stagingvm.settings import NetworkSettings, Settings, Timeouts
 from stagingvm.virt import network as vnetwork
 from stagingvm.virt import storage
 from stagingvm.virt.subnets import host_routes, network_subnets
+from stagingvm.vm import Manager
 
 LAB_NAMESPACE = os.environ.get("STAGINGVM_LAB_NAMESPACE", "stagingvm-lab")
 LAB_URI = "qemu:///system"
@@ -171,3 +173,21 @@ def clean_up(run: Run, conn: libvirt.virConnect) -> list[str]:
     if not KEEP:
         shutil.rmtree(run.settings.data_dir, ignore_errors=True)
     return failures
+
+
+def build(run: Run, recipe: Any) -> Path:
+    """The recipe's disk from the image builder, cached in CACHE_DIR across runs."""
+    from stagingvm.images import build_image
+
+    disk: Path = build_image(recipe, run.cache_settings)
+    return disk
+
+
+def tiny_variant(run: Run, manager: Manager, name: str, **changes: Any) -> str:
+    """A variant of the tiny recipe (its own cache entry) imported as base *name*."""
+    from stagingvm.images import get_recipe
+
+    recipe = dataclasses.replace(get_recipe("tiny"), name=name, **changes)
+    disk = build(run, recipe)
+    manager.import_base(disk, name, source_key=str(disk))
+    return name

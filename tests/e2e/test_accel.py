@@ -11,9 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import libvirt
-from harness import Run
 
 from stagingvm.accel import load_cached_verdict, probe_domain_type, resolve_accel
+from tests.e2e.harness import Run
 
 
 def test_probe_sees_the_marker_under_software_emulation(conn: libvirt.virConnect, run: Run) -> None:

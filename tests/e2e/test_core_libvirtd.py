@@ -79,7 +79,7 @@ def _teardown(conn: object) -> None:
 
     assert isinstance(conn, libvirt.virConnect)
     for dom in conn.listAllDomains(0):
-        if dom.name().startswith("core-e2e"):
+        if dom.name().startswith("core-"):
             if dom.isActive():
                 dom.destroy()
             dom.undefine()

@@ -6,12 +6,11 @@ import threading
 from dataclasses import replace
 
 import pytest
-from conftest import tiny_variant
-from harness import Run
 
 from stagingvm.errors import GuestFailedError, WaitTimeoutError
 from stagingvm.settings import Timeouts
 from stagingvm.vm import Manager
+from tests.e2e.harness import Run, tiny_variant
 
 NET_MODULES = {"virtio_net", "net_failover", "failover"}
 

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import LAB_NAMESPACE
 
 from stagingvm.errors import LabError
 from stagingvm.lab import daemons, lab, netns
+from tests.e2e.harness import LAB_NAMESPACE
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from typing import Any
 
 import libvirt
 import pytest
-from harness import Run
 
 from stagingvm.virt import network as vnetwork
 from stagingvm.virt import storage
 from stagingvm.vm import overlay_name
+from tests.e2e.harness import Run
 
 done: dict[str, bool] = {}
 

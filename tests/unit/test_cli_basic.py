@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import typer.main
 from typer.testing import Result
 
 from stagingvm import __version__
@@ -20,6 +21,17 @@ Invoke = Callable[..., Result]
 # A URI that would fail with exit 4 if a command ever got as far as libvirt.
 NOWHERE = "qemu+unix:///system?socket=/nonexistent/stagingvm-test.sock"
 VERBS = [c.name for c in get_app().registered_commands]
+
+
+def _leaf_paths(command: object, path: list[str]) -> list[list[str]]:
+    subs = getattr(command, "commands", {})
+    if not subs:
+        return [path]
+    return [leaf for name, sub in subs.items() for leaf in _leaf_paths(sub, [*path, name])]
+
+
+# Every command a user can run, sub-commands of groups (`lab up`) included.
+LEAVES = _leaf_paths(typer.main.get_command(get_app()), [])
 
 
 def test_every_module_registers_commands() -> None:
@@ -43,12 +55,12 @@ def test_no_arguments_shows_help(cli: Invoke) -> None:
     assert "Commands:" in result.output
 
 
-@pytest.mark.parametrize("verb", VERBS)
-def test_every_verb_has_help_with_an_example(cli: Invoke, verb: str) -> None:
-    result = cli([verb, "--help"])
+@pytest.mark.parametrize("path", LEAVES, ids=" ".join)
+def test_every_verb_has_help_with_an_example(cli: Invoke, path: list[str]) -> None:
+    result = cli([*path, "--help"])
     assert result.exit_code == 0, result.output
     assert "Example:" in result.stdout
-    assert f"pr-test-vm {verb}" in result.stdout.split("Example:", 1)[1]
+    assert f"pr-test-vm {' '.join(path)}" in result.stdout.split("Example:", 1)[1]
 
 
 def test_version(cli: Invoke) -> None:

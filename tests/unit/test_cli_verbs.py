@@ -59,8 +59,8 @@ class Driver:
 
 def _core_fixtures() -> ModuleType:
     """The core tests' helpers (``add_base``), shared rather than copied."""
-    path = Path(__file__).resolve().parent / "core" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("stagingvm_core_fixtures", path)
+    path = Path(__file__).resolve().parent / "core" / "corehelpers.py"
+    spec = importlib.util.spec_from_file_location("corehelpers", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -176,8 +176,9 @@ def test_status_json_and_text(vm1: Driver) -> None:
     fields = dict(line.split(":", 1) for line in text.stdout.splitlines())
     assert fields["name"].strip() == "vm1"
     assert fields["state"].strip() == "running"
-    assert fields["pr_ref"].strip() == "pull/42/head"
-    assert fields["mac"].strip() == doc["mac"]
+    assert fields["PR ref"].strip() == "pull/42/head"
+    assert fields["MAC"].strip() == doc["mac"]
+    assert fields["base image"].strip() == "base1"
     assert text.stderr == ""
 
 

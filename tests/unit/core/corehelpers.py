@@ -24,13 +24,15 @@ class ReadyProbes:
     """SSH probes of a guest that is up: the banner answers and the login works."""
 
     def __init__(self) -> None:
-        self.logins: list[str] = []
+        self.banners: list[tuple[str, int, float]] = []
+        self.logins: list[tuple[str, dict[str, Any]]] = []
 
     def banner(self, host: str, port: int, timeout: float) -> str | None:
+        self.banners.append((host, port, timeout))
         return "SSH-2.0-OpenSSH_9.2 (test)"
 
     def login(self, host: str, **kwargs: Any) -> bool:
-        self.logins.append(host)
+        self.logins.append((host, kwargs))
         return True
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from corehelpers import SilentProbes, add_base, make_manager, with_timeouts
+from corehelpers import ReadyProbes, SilentProbes, add_base, make_manager, with_timeouts
 
 from stagingvm import xmlrender
 from stagingvm.errors import (
@@ -67,15 +67,19 @@ def test_start_without_wait_creates_a_running_vm(manager: Manager, base: bases.B
 
 
 def test_start_with_wait_runs_every_phase(settings: Settings, conn: Any, routes_file: Path) -> None:
-    from corehelpers import ReadyProbes
-
     probes = ReadyProbes()
-    manager = make_manager(settings, conn, routes_file, probes=probes)
+    manager = make_manager(settings, conn, routes_file, probes=probes, timeout_factor=3.0)
     add_base(manager)
     info = manager.start("ready", base="base", wait=True)
     assert info.state == "running"
-    # The login phase tried the address the lease phase found.
-    assert probes.logins and probes.logins[-1] == info.ip
+    # The banner and login phases probed the address the lease phase found, with per-probe
+    # time-outs scaled like the phases (an emulated guest's sshd is slow to greet).
+    assert probes.banners == [(info.ip, 22, 6.0)]
+    host, login = probes.logins[-1]
+    assert host == info.ip
+    assert login["user"] == "root" and login["timeout"] == 30.0
+    assert login["known_hosts"] == settings.vm_dir("ready") / "known_hosts"
+    assert login["key_path"] == settings.ssh_key_path
 
 
 def test_network_and_pool_are_made_once(manager: Manager, base: bases.BaseImage) -> None:

@@ -6,6 +6,7 @@ connection; GuestSSH recognises it by its identification line and runs one sessi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -69,7 +70,11 @@ def test_twenty_concurrent_runs_lose_nothing(ssh: GuestSSH) -> None:
         )
 
 
-def test_timeout_then_still_usable(ssh: GuestSSH) -> None:
+def test_timed_out_command_is_killed_and_connection_still_usable(ssh: GuestSSH) -> None:
+    marker = f"sleep 2{os.getpid() % 1000}.5"  # a command line no other process has
     with pytest.raises(WaitTimeoutError):
-        ssh.run(["sleep", "20"], timeout=0.5)
+        ssh.run(["sh", "-c", f"exec {marker}"], timeout=0.5)
     assert ssh.run(["echo", "again"], timeout=10).stdout == b"again\n"
+    # The command got SIGKILL through the channel's "signal" request, not left running.
+    running = ssh.run(["pgrep", "-f", marker], timeout=10)
+    assert running.exit_status == 1, running.stdout
