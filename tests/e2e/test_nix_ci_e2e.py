@@ -22,10 +22,10 @@ from pathlib import Path
 
 import libvirt
 import pytest
-from harness import Run
 
 from stagingvm.virt import storage
 from stagingvm.vm import overlay_name
+from tests.e2e.harness import Run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nix]
 
