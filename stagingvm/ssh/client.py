@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_SESSIONS = 8
 _CHUNK = 32768
 _OPEN_RETRY = 0.05  # seconds between attempts when the server refuses another channel
+KILL_GRACE = 2.0  # seconds a timed-out command gets to die after SIGKILL before we hang up
 
 
 class SSHError(StagingVMError):
@@ -302,6 +303,8 @@ class GuestSSH:
                 time.sleep(_OPEN_RETRY)
 
     def _execute(self, command: str, *, timeout: float, stdin: bytes | None) -> CommandResult:
+        import paramiko
+
         started = time.monotonic()
         deadline = started + timeout
         if not self._slots.acquire(timeout=max(timeout, 0.0)):
@@ -314,9 +317,13 @@ class GuestSSH:
                 stdout, stderr = _collect(channel, deadline)
                 if stdout is None or stderr is None:
                     _send_signal(channel, "KILL")
+                    # Let the server see its child exit while the channel still exists:
+                    # Dropbear 2022.83 pins a child's exit on another channel otherwise,
+                    # closes that one and then aborts the whole connection.
+                    channel.status_event.wait(KILL_GRACE)
                     raise self._timeout(command, timeout, started, "")
                 status = channel.recv_exit_status()
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError, paramiko.SSHException) as exc:
                 raise self._lost_error(f"while running {_short(command)}: {exc}") from None
             finally:
                 channel.close()
