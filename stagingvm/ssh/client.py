@@ -236,20 +236,21 @@ class GuestSSH:
         """
         from stagingvm.ssh.interactive import bridge
 
-        channel = self._open_channel(time.monotonic() + 30.0)
-        try:
-            return bridge(
-                channel,
-                shlex.join(argv) if argv else None,
-                stdin_fd=stdin_fd,
-                stdout_fd=stdout_fd,
-                stderr_fd=stderr_fd,
-                pty=pty,
-                term=term,
-                lost=self._lost_error,
-            )
-        finally:
-            channel.close()
+        with self._slots:  # a session like any other (one at a time against Dropbear)
+            channel = self._open_channel(time.monotonic() + 30.0)
+            try:
+                return bridge(
+                    channel,
+                    shlex.join(argv) if argv else None,
+                    stdin_fd=stdin_fd,
+                    stdout_fd=stdout_fd,
+                    stderr_fd=stderr_fd,
+                    pty=pty,
+                    term=term,
+                    lost=self._lost_error,
+                )
+            finally:
+                channel.close()
 
     # -- connection -----------------------------------------------------------------------
 
