@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import select
 import shlex
 import threading
@@ -124,6 +125,7 @@ class GuestSSH:
         """
         import paramiko
 
+        _quiet_paramiko()
         key_path = Path(key_path)
         check_key_permissions(key_path)
         try:
@@ -345,6 +347,15 @@ class GuestSSH:
             phase="command",
             elapsed=time.monotonic() - started,
         )
+
+
+def _quiet_paramiko() -> None:
+    """paramiko logs refused channel opens (which we retry) as errors; with no handler set up,
+    Python's last-resort handler would print them. A library does not print: a NullHandler
+    keeps them quiet unless the application configures logging (``--debug``)."""
+    logger = logging.getLogger("paramiko")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
 
 
 def _short(command: str, limit: int = 160) -> str:
