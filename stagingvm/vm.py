@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 from stagingvm import locks
 from stagingvm.cleanup import Undo
 from stagingvm.errors import (
+    ConfigError,
     ConflictError,
     GuestFailedError,
     InvalidInputError,
@@ -83,12 +84,22 @@ def _check_positive(value: int | None, what: str) -> None:
         raise InvalidInputError(f"{what} must be a positive whole number, not {value!r}")
 
 
+def _make_vm_dir(vm_dir: Path) -> None:
+    try:
+        vm_dir.mkdir(parents=True, mode=0o755)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the VM directory {vm_dir}: {exc.strerror}",
+            hint="run as root, or set data_dir to a directory you can write",
+        ) from exc
+
+
 class Manager:
     """Lifecycle of stagingvm VMs on one libvirt connection.
 
-    *domain_type* ("kvm" or "qemu") and *timeout_factor* come from the caller's acceleration
-    decision; without them ``settings.accel`` decides ("kvm" -> kvm, "tcg" -> qemu, "auto" ->
-    ``stagingvm.accel.resolve_accel`` when available, else software emulation).
+    *domain_type* ("kvm" or "qemu") and *timeout_factor* may come from the caller; without
+    them ``stagingvm.accel.resolve_accel`` decides from ``settings.accel`` on the first start
+    (it runs a probe guest to see whether KVM really works).
     *conn*, *clock*, *probes* and *routes_path* let tests drive it on libvirt's test driver.
     """
 
@@ -303,7 +314,7 @@ class Manager:
             # interrupted run are stale and go first.
             shutil.rmtree(vm_dir, ignore_errors=True)
             storage.delete_volume(pool, overlay_name(name))
-            vm_dir.mkdir(parents=True, mode=0o755)
+            _make_vm_dir(vm_dir)
             undo.push("remove the VM directory", lambda: shutil.rmtree(vm_dir))
             with self._host_lock():
                 stale = network.remove_dhcp_host(net, name=name)
