@@ -51,12 +51,17 @@ _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def find_tool(name: str, *, path: str | None = None) -> str | None:
-    search = os.pathsep.join(p for p in (path or os.environ.get("PATH", ""), _SYSTEM_PATH) if p)
-    return shutil.which(name, path=search)
+    """Where *name* is: on *path* if given, else on $PATH or the usual system dirs."""
+    if path is None:
+        path = os.pathsep.join(p for p in (os.environ.get("PATH", ""), _SYSTEM_PATH) if p)
+    return shutil.which(name, path=path)
 
 
 def require_tools(names: Sequence[str], *, path: str | None = None) -> dict[str, str]:
-    """Return ``{name: absolute path}`` or raise ToolMissingError naming the apt packages."""
+    """Return ``{name: absolute path}`` or raise ToolMissingError naming the apt packages.
+
+    *path* (a PATH-style string) replaces the default search path.
+    """
     found: dict[str, str] = {}
     missing: list[str] = []
     for name in names:

@@ -25,7 +25,7 @@ from stagingvm.errors import BuildError, ConflictError, NotFoundError, StagingVM
 from stagingvm.images.buildenv import BuildContext, require_tools
 from stagingvm.images.mounts import remove_tree
 from stagingvm.images.recipe import Recipe, recipe_summary
-from stagingvm.images.registry import get_builder
+from stagingvm.images.registry import BuilderSpec, get_builder
 from stagingvm.names import validate_name
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.settings import Settings
@@ -33,13 +33,6 @@ from stagingvm.settings import Settings
 DISK_NAME = "disk.qcow2"
 ROOTFS_NAME = "rootfs.tar.zst"
 MANIFEST_NAME = "manifest.json"
-
-# Tools every builder needs for disk assembly; builders add their own.
-DISK_TOOLS = ("mkfs.ext4", "qemu-img", "extlinux", "losetup", "mount", "umount")
-BUILDER_TOOLS: dict[str, tuple[str, ...]] = {
-    "rootfs": ("debootstrap", "chroot", "tar", "zstd"),
-    "tiny": ("debootstrap", "dpkg-deb"),
-}
 
 
 def image_dir(recipe: Recipe, settings: Settings) -> Path:
@@ -94,7 +87,7 @@ def build_image(
     if disk.is_file() and not force:
         return disk
     builder = get_builder(recipe.builder)
-    require_tools(DISK_TOOLS + BUILDER_TOOLS.get(recipe.builder, ()))
+    require_tools(builder.tools)
     parent_dir: Path | None = None
     if recipe.parent is not None:
         build_image(recipe.parent, settings, progress=progress)
@@ -116,7 +109,7 @@ def build_image(
 def _build_locked(
     recipe: Recipe,
     settings: Settings,
-    builder: Any,
+    builder: BuilderSpec,
     final_dir: Path,
     parent_dir: Path | None,
     progress: Progress,
@@ -137,7 +130,7 @@ def _build_locked(
     try:
         ctx.log(f"building {recipe.cache_key} in {workdir}")
         with progress.phase(f"building image {recipe.name} ({recipe.hash12})"):
-            builder(ctx)
+            builder.build(ctx)
         if not (workdir / DISK_NAME).is_file():
             raise ctx.fail(f"builder {recipe.builder!r} produced no {DISK_NAME}")
         manifest = dict(recipe_summary(recipe))

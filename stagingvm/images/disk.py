@@ -106,7 +106,7 @@ def assemble(
         ctx.run(
             [
                 "mkfs.ext4", "-q", "-F",
-                "-L", label[:16],
+                "-L", label[:16], "-b", "4096",
                 "-U", fs_uuid_for(content_hash),
                 "-O", "^64bit,^metadata_csum_seed",
                 "-E", f"offset={PART_OFFSET},root_owner=0:0",

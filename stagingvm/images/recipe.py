@@ -24,7 +24,7 @@ from stagingvm.errors import InvalidInputError
 from stagingvm.names import validate_name
 
 # Bump when a builder changes in a way that changes its output for the same recipe.
-BUILDER_VERSION = "images-6"
+BUILDER_VERSION = "images-7"
 
 DEFAULT_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"

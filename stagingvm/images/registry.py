@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from stagingvm.errors import InvalidInputError, NotFoundError
 from stagingvm.images.buildenv import BuildContext
@@ -23,8 +24,20 @@ from stagingvm.images.recipe import Recipe
 RecipeFactory = Callable[..., Recipe]
 Builder = Callable[[BuildContext], None]
 
+# Host tools the disk assembly (stagingvm.images.disk) runs.
+DISK_TOOLS = ("mkfs.ext4", "qemu-img", "extlinux", "losetup", "mount", "umount")
+
+
+@dataclass(frozen=True)
+class BuilderSpec:
+    """A builder function and the host tools it runs (checked before a build starts)."""
+
+    build: Builder
+    tools: tuple[str, ...] = ()
+
+
 RECIPES: dict[str, RecipeFactory] = {}
-BUILDERS: dict[str, Builder] = {}
+BUILDERS: dict[str, BuilderSpec] = {}
 
 # Modules that register recipes when imported (one line each; e.g. the policy lab's).
 RECIPE_MODULES: list[str] = [
@@ -44,10 +57,14 @@ def register_recipe(name: str, factory: RecipeFactory, *, replace: bool = False)
     RECIPES[name] = factory
 
 
-def register_builder(name: str, builder: Builder, *, replace: bool = False) -> None:
-    if name in BUILDERS and BUILDERS[name] is not builder and not replace:
+def register_builder(
+    name: str, builder: Builder, *, tools: tuple[str, ...] = (), replace: bool = False
+) -> None:
+    """Make *builder* the one for recipes with ``builder=name``; *tools* are checked first."""
+    spec = BuilderSpec(builder, tools)
+    if name in BUILDERS and BUILDERS[name].build is not builder and not replace:
         raise InvalidInputError(f"an image builder named {name!r} is already registered")
-    BUILDERS[name] = builder
+    BUILDERS[name] = spec
 
 
 def load_recipe_modules() -> None:
@@ -78,7 +95,7 @@ def get_recipe(name: str, **options: object) -> Recipe:
     return factory(**options)
 
 
-def get_builder(name: str) -> Builder:
+def get_builder(name: str) -> BuilderSpec:
     load_recipe_modules()
     try:
         return BUILDERS[name]

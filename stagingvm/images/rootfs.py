@@ -18,7 +18,7 @@ from stagingvm.images import disk
 from stagingvm.images.buildenv import BuildContext
 from stagingvm.images.mounts import chroot_mounts, remove_tree
 from stagingvm.images.recipe import Recipe, UserSpec
-from stagingvm.images.registry import register_builder
+from stagingvm.images.registry import DISK_TOOLS, register_builder
 
 APT_ENV = {
     "DEBIAN_FRONTEND": "noninteractive",
@@ -154,8 +154,8 @@ def finish(ctx: BuildContext, root: Path, uuid: str) -> None:
         # The public keys go into the manifest: a client can pin them before first contact.
         fps = []
         for pub in sorted((root / "etc/ssh").glob("ssh_host_*_key.pub")):
-            kind, key = pub.read_text().split()[:2]
-            fps.append(f"{kind} {key}")
+            kind, blob = pub.read_text().split()[:2]
+            fps.append(f"{kind} {blob}")
         ctx.facts["ssh_host_keys"] = fps
     chroot(ctx, root, ["apt-get", "clean"])
     for lists in (root / "var/lib/apt/lists").glob("*_*"):
@@ -218,4 +218,6 @@ def build_rootfs(ctx: BuildContext) -> None:
         remove_tree(root)
 
 
-register_builder("rootfs", build_rootfs)
+register_builder(
+    "rootfs", build_rootfs, tools=(*DISK_TOOLS, "debootstrap", "chroot", "tar", "zstd")
+)

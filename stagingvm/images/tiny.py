@@ -29,7 +29,7 @@ from stagingvm.images.buildenv import BuildContext
 from stagingvm.images.modinfo import module_load_order
 from stagingvm.images.mounts import remove_tree
 from stagingvm.images.recipe import DEFAULT_MIRROR, DEFAULT_SUITE, FileSpec, Recipe
-from stagingvm.images.registry import register_builder, register_recipe
+from stagingvm.images.registry import DISK_TOOLS, register_builder, register_recipe
 
 PACKAGES = ("linux-image-amd64", "busybox-static", "dropbear-bin")
 MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "button", "evdev")
@@ -222,5 +222,5 @@ def build_tiny(ctx: BuildContext) -> None:
         remove_tree(tree)
 
 
-register_builder("tiny", build_tiny)
+register_builder("tiny", build_tiny, tools=(*DISK_TOOLS, "debootstrap", "dpkg-deb", "cpio"))
 register_recipe("tiny", tiny)

@@ -38,7 +38,8 @@ def free_subnet(conn: libvirt.virConnect, seed: int) -> ipaddress.IPv4Network:
     """A /24 in 192.168.160-249 that no libvirt network and no host route uses."""
     taken = [r.network for r in host_routes()]
     for net in conn.listAllNetworks():
-        taken += network_subnets(net.XMLDesc(0))
+        with contextlib.suppress(libvirt.libvirtError):  # others' networks come and go
+            taken += network_subnets(net.XMLDesc(0))
     for i in range(90):
         candidate = ipaddress.IPv4Network(f"192.168.{160 + (seed + i) % 90}.0/24")
         if not any(candidate.overlaps(other) for other in taken):
@@ -128,7 +129,8 @@ def make_run(conn: libvirt.virConnect) -> Run:
         memory=256,
         vcpus=1,
         accel=os.environ.get("STAGINGVM_E2E_ACCEL", "auto"),
-        timeouts=Timeouts(),
+        # The tiny guest answers SSH within ~20 s under TCG; x tcg_factor this is 2 minutes.
+        timeouts=Timeouts(running=30, lease=30, banner=30, login=30, shutdown=30),
     )
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     CACHE_DIR.chmod(0o755)

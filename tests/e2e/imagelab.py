@@ -63,8 +63,15 @@ def ensure_network() -> None:
         virsh("net-start", NET_NAME)
 
 
-def domain_xml(name: str, disk: Path, mac: str, console_log: Path, oem: Sequence[str],
-               memory_mib: int, vcpus: int) -> bytes:  # fmt: skip
+def domain_xml(
+    name: str,
+    disk: Path,
+    mac: str,
+    console_log: Path,
+    oem: Sequence[str],
+    memory_mib: int,
+    vcpus: int,
+) -> bytes:
     dom = ET.Element("domain", type="qemu")
     ET.SubElement(dom, "name").text = name
     ET.SubElement(dom, "memory", unit="MiB").text = str(memory_mib)
@@ -109,10 +116,25 @@ class BootedGuest:
     console_log: Path
     timings: dict[str, float] = field(default_factory=dict)
 
-    def ssh(self, argv: Sequence[str], *, user: str = "root", timeout: float = 60) -> subprocess.CompletedProcess[bytes]:  # fmt: skip
-        cmd = ["ssh", "-i", str(self.key), "-o", f"UserKnownHostsFile={self.known_hosts}",
-               "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes",
-               "-o", "ConnectTimeout=10", f"{user}@{self.ip}", "--", *argv]  # fmt: skip
+    def ssh(
+        self, argv: Sequence[str], *, user: str = "root", timeout: float = 60
+    ) -> subprocess.CompletedProcess[bytes]:
+        cmd = [
+            "ssh",
+            "-i",
+            str(self.key),
+            "-o",
+            f"UserKnownHostsFile={self.known_hosts}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=10",
+            f"{user}@{self.ip}",
+            "--",
+            *argv,
+        ]
         return in_lab(cmd, capture_output=True, timeout=timeout)
 
     def console(self) -> str:
@@ -146,17 +168,27 @@ def banner(ip: str) -> bool:
 
 
 @contextlib.contextmanager
-def booted(image: Path, name: str, *, host_keys: Sequence[str], key: Path,
-           extra_oem: Sequence[str] = (), memory_mib: int = 512, vcpus: int = 1,
-           timeout: float = 300) -> Iterator[BootedGuest]:  # fmt: skip
+def booted(
+    image: Path,
+    name: str,
+    *,
+    host_keys: Sequence[str],
+    key: Path,
+    extra_oem: Sequence[str] = (),
+    memory_mib: int = 512,
+    vcpus: int = 1,
+    timeout: float = 300,
+) -> Iterator[BootedGuest]:
     """Boot *image* as domain *name*, wait for SSH, yield, always tear down."""
     ensure_network()
     WORK.mkdir(parents=True, exist_ok=True)
     overlay = WORK / f"{name}.qcow2"
     console_log = WORK / f"{name}.console.log"
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image), "-F", "qcow2",
-                    str(overlay)], check=True)  # fmt: skip
-    mac = "52:54:00:%02x:%02x:%02x" % tuple(os.urandom(3))
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(image), "-F", "qcow2", str(overlay)],
+        check=True,
+    )
+    mac = "52:54:00:" + ":".join(f"{b:02x}" for b in os.urandom(3))
     pub = key.with_suffix(".pub").read_text().strip()
     oem = [f"io.systemd.credential:ssh.authorized_keys.root={pub}", *extra_oem]
     xml_path = WORK / f"{name}.xml"
@@ -207,6 +239,5 @@ def shutdown_seconds(name: str, timeout: float = 120) -> float | None:
 def make_client_key(path: Path) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)],
-                       check=True)  # fmt: skip
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
     return path
