@@ -303,7 +303,9 @@ def _flag_layer(flags: Mapping[str, tuple[Any, str]], cwd: Path) -> _Layer:
             raise KeyError(f"flag {flag} maps to unknown setting {dotted!r}")  # a bug
         if isinstance(value, Path):
             value = str(value)
-        origin = "env" if isinstance(value, str) else "file"  # strings are parsed like env
+        # Text (Typer hands over str and Path) is parsed like an environment value; typed
+        # values (numbers) are checked like TOML values.
+        origin = "env" if isinstance(value, str) else "file"
         layer.values[dotted] = keys.convert(spec, value, where=flag, origin=origin, cwd=cwd)
         layer.sources[dotted] = Source("flag", flag)
     return layer
