@@ -181,6 +181,17 @@ def test_config_json_is_one_document_with_sources(cli: Invoke, tmp_path: Path) -
     assert (s["network.name"]["value"], s["network.name"]["source"]) == ("n1", "system file")
     assert (s["pool_name"]["source"], s["pool_name"]["detail"]) == ("default", None)
     assert doc["files"] == [str(tmp_path / "etc-stagingvm-config.toml"), str(user)]
+    assert doc["searched"] == doc["files"]
+
+
+def test_config_says_where_it_looked(cli: Invoke, tmp_path: Path) -> None:
+    result = cli(["config"])
+    assert result.exit_code == 0
+    home_file = tmp_path / "home" / ".config" / "stagingvm" / "config.toml"
+    assert (
+        f"config files read: none (looked for {tmp_path / 'etc-stagingvm-config.toml'}, "
+        f"{home_file})"
+    ) in result.stderr
 
 
 def test_config_table_on_stdout_messages_on_stderr(cli: Invoke, tmp_path: Path) -> None:
