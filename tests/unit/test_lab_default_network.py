@@ -30,6 +30,10 @@ def test_an_adopted_daemons_running_default_network_is_left_alone() -> None:
     conn = libvirt.open("test:///default")
     try:
         net = conn.networkLookupByName("default")
+        # test:///default keeps its state while any connection to it is open (another test's
+        # cached one, say), so establish the precondition instead of assuming it.
+        if not net.isActive():
+            net.create()
         net.setAutostart(1)
         notes = keep_default_network_off(conn, daemon_started=False)
         assert not net.autostart()
