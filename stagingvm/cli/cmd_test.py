@@ -10,7 +10,6 @@ and prints.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +36,14 @@ def test(
     image: Annotated[
         Path | None,
         typer.Option("--image", metavar="PATH", help="Test this disk image instead of building."),
+    ] = None,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe",
+            metavar="RECIPE",
+            help="Test an image of stagingvm's own builder (e.g. design-b) instead of building.",
+        ),
     ] = None,
     name: Annotated[
         str | None,
@@ -96,19 +103,26 @@ def test(
     \b
       pr-test-vm test .#lazyworkhorse --policy policy.toml \\
           --junit report.xml --markdown summary.md
+      pr-test-vm test --recipe design-b --policy builtin:ai-worker
     """
+    import secrets
+
     from stagingvm.ci_policy import CheckPolicy
     from stagingvm.ci_run import ReportPaths, RunRequest, run_test, vm_name_for
     from stagingvm.nixexpr import GuestOptions, parse_nix_option
 
     state = cli_state(ctx)
-    if (target is None) == (image is None):
+    if sum(x is not None for x in (target, image, recipe)) != 1:
         raise InvalidInputError(
-            "give either a TARGET to build or --image to test, not both or neither",
+            "give exactly one of a TARGET to build, --image or --recipe",
             hint="example: pr-test-vm test .#lazyworkhorse --policy policy.toml",
         )
     if image is not None and not image.is_file():
         raise NotFoundError(f"image file {image} does not exist")
+    if recipe is not None:
+        from stagingvm.images import get_recipe
+
+        recipe_spec = get_recipe(recipe)  # an unknown recipe fails before anything is made
     # The policy loads before anything is built: a typo must not cost a 20-minute build.
     runner = CheckPolicy.load(
         policy, state.settings, state.manager(), progress=state.out.progress()
@@ -131,6 +145,10 @@ def test(
         guest=GuestOptions(users=tuple(dict.fromkeys([runner.user, *(user or ())]))),
         pr_ref=f"PR #{pr or env_pr}" if (pr or env_pr) else None,
     )
+    if recipe is not None:
+        from stagingvm.images import build_image
+
+        image = build_image(recipe_spec, state.settings, progress=state.out.progress())
     state.out.info(f"test VM: {vm_name}")
     with interrupt_once():
         outcome = run_test(

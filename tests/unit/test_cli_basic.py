@@ -252,7 +252,17 @@ def test_build_needs_target_or_image(cli: Invoke, tmp_path: Path) -> None:
     assert "nothing to build" in neither.stderr
     both = cli(["--uri", NOWHERE, "build", ".#host", "--image", "/dev/null"])
     assert both.exit_code == 2
-    assert "not both" in both.stderr
+    assert "not several" in both.stderr
+    image_and_recipe = cli(["--uri", NOWHERE, "build", "--image", "/dev/null", "--recipe", "tiny"])
+    assert image_and_recipe.exit_code == 2
+    nix_opt_without_target = cli(
+        ["--uri", NOWHERE, "build", "--image", "/dev/null", "--name", "b", "--nix-option", "a=b"]
+    )
+    assert nix_opt_without_target.exit_code == 2
+    assert "only to a nix TARGET" in nix_opt_without_target.stderr
+    unknown_recipe = cli(["--uri", NOWHERE, "build", "--recipe", "no-such-recipe"])
+    assert unknown_recipe.exit_code == 3
+    assert "no image recipe named 'no-such-recipe'" in unknown_recipe.stderr
     no_name = cli(["--uri", NOWHERE, "build", "--image", "/dev/null"])
     assert no_name.exit_code == 2
     assert "--image needs --name" in no_name.stderr
