@@ -27,7 +27,7 @@ import typer
 from typer.core import TyperGroup
 
 from stagingvm import __version__
-from stagingvm.cli import fastparams
+from stagingvm.cli import fastparams, signals
 from stagingvm.cli.output import Output
 from stagingvm.cli.state import CliState
 from stagingvm.errors import (
@@ -100,8 +100,9 @@ class _StagingVMGroup(TyperGroup):
                 traceback.print_exc(file=sys.stderr)
             report_error(out, exc)
             raise typer.Exit(exc.exit_code) from exc
-        except KeyboardInterrupt:
-            sys.stderr.write("\ninterrupted\n")
+        except KeyboardInterrupt as exc:
+            by = f" by {exc.args[0]}" if exc.args else ""
+            sys.stderr.write(f"\ninterrupted{by}\n")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except BrokenPipeError:
             # stdout closed early (`pr-test-vm list | head`): not an error of ours. Point
@@ -242,4 +243,5 @@ def get_app() -> typer.Typer:
 
 def main() -> None:
     """Entry point of the ``pr-test-vm`` console script."""
-    get_app()(prog_name=PROG)
+    with signals.interrupt_once():
+        get_app()(prog_name=PROG)

@@ -22,7 +22,8 @@ WaitOpt = Annotated[
     bool,
     typer.Option(
         "--wait/--no-wait",
-        help="Wait until SSH login works (phases: running, DHCP lease, SSH banner, login).",
+        help="Wait until SSH login works (phases: running, DHCP lease, SSH banner, login) "
+        "and pin the VM's SSH host key; without it `ssh` refuses the unpinned key.",
     ),
 ]
 

@@ -113,6 +113,7 @@ def test_explicit_config_file_replaces_user_file(
     assert loaded.settings.memory == 1024  # the system file is still read
     assert loaded.sources["vcpus"] == Source("config file", f"{explicit}:1")
     assert loaded.files == (system, explicit)
+    assert loaded.searched == (system, explicit)  # the user file is not even looked for
     # STAGINGVM_CONFIG does the same; the flag wins over it.
     other = tmp_path / "other.toml"
     other.write_text("vcpus = 5\n")
