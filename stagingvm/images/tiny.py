@@ -19,7 +19,6 @@ import gzip
 import io
 import os
 import re
-import stat
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -205,7 +204,7 @@ def build_tiny(ctx: BuildContext) -> None:
         vmlinuz = staging / "boot" / f"vmlinuz-{kver}"
         (boot / "boot/vmlinuz").write_bytes(vmlinuz.read_bytes())
         for f in (boot / "boot").iterdir():
-            f.chmod(stat.S_IMODE(0o644))
+            f.chmod(0o644)
     ctx.facts["kernel"] = kver
     ctx.facts["initrd_bytes"] = (boot / "boot/initrd.img").stat().st_size
     disk.assemble(
