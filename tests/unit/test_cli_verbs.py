@@ -281,3 +281,13 @@ def test_wait_errors_show_phase_time_and_console(capsys: pytest.CaptureFixture[s
         "    | login: <",
         "hint: is DHCP running in the guest? `pr-test-vm console vm1 --log`",
     ]
+
+
+def test_ssh_separator_is_not_sent_to_the_guest() -> None:
+    from stagingvm.cli.cmd_access import remote_argv
+
+    assert remote_argv(["--", "sh", "-c", "exit 3"]) == ["sh", "-c", "exit 3"]
+    assert remote_argv(["uname", "--", "x"]) == ["uname", "--", "x"]
+    assert remote_argv(["--"]) is None
+    assert remote_argv(None) is None
+    assert remote_argv([]) is None
