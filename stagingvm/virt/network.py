@@ -227,13 +227,23 @@ def _host_xml(host: DhcpHost) -> str:
     return ET.tostring(element, encoding="unicode")
 
 
-def _leased_ips(network: libvirt.virNetwork) -> set[str]:
+def _leased_ips(network: libvirt.virNetwork, *, except_mac: str | None = None) -> set[str]:
+    """Addresses dnsmasq has leased, leaving out the leases of *except_mac*.
+
+    A rebuilt VM keeps its MAC: its own old lease (dnsmasq keeps it until it expires) must not
+    count as someone else's.
+    """
     import libvirt
 
     try:
-        return {str(lease["ipaddr"]) for lease in network.DHCPLeases()}
+        leases = network.DHCPLeases()
     except libvirt.libvirtError:
         return set()  # drivers without lease tracking (the test driver)
+    return {
+        str(lease["ipaddr"])
+        for lease in leases
+        if except_mac is None or str(lease.get("mac", "")).lower() != except_mac
+    }
 
 
 def add_dhcp_host(
@@ -264,7 +274,7 @@ def add_dhcp_host(
                 f'`virsh net-update {net.name} delete ip-dhcp-host "{_host_xml(host)}" '
                 "--live --config`",
             )
-    taken = {host.ip for host in hosts} | _leased_ips(network) | {str(lay.gateway)}
+    taken = {host.ip for host in hosts} | _leased_ips(network, except_mac=mac) | {str(lay.gateway)}
     if ip is None:
         ip = next(
             (str(addr) for addr in _range(lay.dhcp_start, lay.dhcp_end) if str(addr) not in taken),

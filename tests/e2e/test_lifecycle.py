@@ -115,11 +115,6 @@ def test_stop_shuts_the_guest_down(run: Run, vm: str, conn: libvirt.virConnect) 
     done["stop"] = True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: Manager.start refuses an existing stopped VM (ConflictError, exit 6); "
-    "issue #3 wants stop -> start again",
-)
 def test_start_again_boots_the_stopped_vm(run: Run, vm: str, conn: libvirt.virConnect) -> None:
     require("stop")
     mac_before, _ = domain_mac_and_type(conn, vm)

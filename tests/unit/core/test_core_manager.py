@@ -166,6 +166,30 @@ def test_stop_and_force_stop(manager: Manager, base: bases.BaseImage) -> None:
         manager.stop("foreign-vm")
 
 
+def test_start_boots_a_stopped_vm_again_as_it_is(manager: Manager, base: bases.BaseImage) -> None:
+    first = manager.start("again", base="base", wait=False)
+    net = manager.conn.networkLookupByName(manager.settings.network.name)
+    reserved = [h for h in network.dhcp_hosts(net) if h.name == "again"]
+    overlay = manager.conn.storagePoolLookupByName(
+        manager.settings.pool_name
+    ).storageVolLookupByName(overlay_name("again"))
+    overlay_key = overlay.key()
+    (manager.settings.vm_dir("again") / "known_hosts").write_text("pinned\n")
+    manager.stop("again", force=True)
+    with pytest.raises(ConflictError, match="options for a new VM do not apply"):
+        manager.start("again", base="base", wait=False)
+    second = manager.start("again", wait=False)
+    assert second.state == "running"
+    assert (second.mac, second.created_at) == (first.mac, first.created_at)
+    assert [h for h in network.dhcp_hosts(net) if h.name == "again"] == reserved  # same address
+    # Same disk (no new overlay) and the pinned host key is kept.
+    pool = storage.require_pool(manager.conn, manager.settings.pool_name)
+    assert storage.volume_lookup(pool, overlay_name("again")).key() == overlay_key
+    assert (manager.settings.vm_dir("again") / "known_hosts").read_text() == "pinned\n"
+    with pytest.raises(ConflictError, match="already exists"):
+        manager.start("again", wait=False)  # running: a second start is refused
+
+
 def test_rebuild_keeps_mac_and_address(manager: Manager, base: bases.BaseImage) -> None:
     first = manager.start(
         "rb", base="base", wait=False, label="keep", memory=1024, credentials={"extra": "v"}
