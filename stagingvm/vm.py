@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 from stagingvm import locks
 from stagingvm.cleanup import Undo
 from stagingvm.errors import (
+    ConfigError,
     ConflictError,
     GuestFailedError,
     InvalidInputError,
@@ -83,12 +84,22 @@ def _check_positive(value: int | None, what: str) -> None:
         raise InvalidInputError(f"{what} must be a positive whole number, not {value!r}")
 
 
+def _make_vm_dir(vm_dir: Path) -> None:
+    try:
+        vm_dir.mkdir(parents=True, mode=0o755)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the VM directory {vm_dir}: {exc.strerror}",
+            hint="run as root, or set data_dir to a directory you can write",
+        ) from exc
+
+
 class Manager:
     """Lifecycle of stagingvm VMs on one libvirt connection.
 
-    *domain_type* ("kvm" or "qemu") and *timeout_factor* come from the caller's acceleration
-    decision; without them ``settings.accel`` decides ("kvm" -> kvm, "tcg" -> qemu, "auto" ->
-    ``stagingvm.accel.resolve_accel`` when available, else software emulation).
+    *domain_type* ("kvm" or "qemu") and *timeout_factor* may come from the caller; without
+    them ``stagingvm.accel.resolve_accel`` decides from ``settings.accel`` on the first start
+    (it runs a probe guest to see whether KVM really works).
     *conn*, *clock*, *probes* and *routes_path* let tests drive it on libvirt's test driver.
     """
 
@@ -244,7 +255,11 @@ class Manager:
         vcpus: int | None = None,
         credentials: Mapping[str, str] | None = None,
     ) -> VMInfo:
-        """Create VM *name* from base *base* (default: the base of the same name) and boot it."""
+        """Create VM *name* from base *base* (default: the base of the same name) and boot it.
+
+        A stopped VM of stagingvm's own is booted again as it is (same disk, MAC and address);
+        the creation options (base, memory, ...) apply only to a new VM.
+        """
         validate_name(name)
         base_name = validate_name(base if base is not None else name, what="base image name")
         _check_text(pr_ref, "the PR ref")
@@ -253,6 +268,15 @@ class Manager:
         _check_positive(vcpus, "vcpus")
         for cred in credentials or {}:
             vdomain.credential_entry(cred, "x")  # validates the credential name
+        if self._is_owned_and_stopped(name):
+            creating = [base, pr_ref, label, memory, vcpus, credentials or None]
+            if any(option is not None for option in creating):
+                raise ConflictError(
+                    f"VM {name} already exists (stopped); options for a new VM do not apply",
+                    hint=f"`pr-test-vm start {name}` boots it again as it is; "
+                    f"`pr-test-vm destroy {name}` first for a new one",
+                )
+            return self._start_again(name, wait=wait, keep_on_failure=keep_on_failure)
         self._refuse_existing(name)
         with self._vm_lock(name, refuse_existing=True):
             self._refuse_existing(name)
@@ -267,6 +291,41 @@ class Manager:
                 vcpus=vcpus or self.settings.vcpus,
                 credentials=dict(credentials or {}),
             )
+
+    def _is_owned_and_stopped(self, name: str) -> bool:
+        dom = vdomain.lookup(self.conn, name)
+        if dom is None:
+            return False
+        found = vdomain.facts(dom)
+        return (
+            found is not None
+            and found.metadata is not None
+            and vdomain.state(dom) in vdomain.DEAD_STATES
+        )
+
+    def _start_again(self, name: str, *, wait: bool, keep_on_failure: bool) -> VMInfo:
+        """Boot the stopped stagingvm VM *name* again; on failure it is left shut off."""
+        with self._vm_lock(name):
+            dom, found = vdomain.require_owned(self.conn, name)
+            if vdomain.state(dom) not in vdomain.DEAD_STATES:
+                raise ConflictError(
+                    f"VM {name} is already running",
+                    hint=f"`pr-test-vm ssh {name}`, or `pr-test-vm rebuild {name}` for a fresh one",
+                )
+            self._ensure_host()  # after a host reboot the network may be down
+            _domain_type, factor = self._accel()
+            net = network.require(self.conn, self.settings.network.name)
+            self._boot(dom, self.settings.vm_dir(name) / "console.log")
+            try:
+                if wait and found.mac is not None:
+                    self._wait_ready(dom, name, mac=found.mac, net=net, factor=factor)
+            except BaseException:
+                if keep_on_failure:
+                    self.progress.note(f"leaving {name} running for inspection")
+                else:
+                    vdomain.power_off(dom)
+                raise
+            return self._info(dom, vdomain.facts(dom), net)
 
     def _start_locked(
         self,
@@ -303,7 +362,7 @@ class Manager:
             # interrupted run are stale and go first.
             shutil.rmtree(vm_dir, ignore_errors=True)
             storage.delete_volume(pool, overlay_name(name))
-            vm_dir.mkdir(parents=True, mode=0o755)
+            _make_vm_dir(vm_dir)
             undo.push("remove the VM directory", lambda: shutil.rmtree(vm_dir))
             with self._host_lock():
                 stale = network.remove_dhcp_host(net, name=name)
@@ -344,22 +403,7 @@ class Manager:
             self._boot(dom, console_log)
             undo.push("power off the domain", lambda: vdomain.power_off(dom))
             if wait:
-                wait_until_ready(
-                    Guest(
-                        dom=dom,
-                        mac=mac,
-                        network=net,
-                        console_log=console_log,
-                        user=settings.ssh.user,
-                        key_path=settings.ssh_key_path,
-                        known_hosts=vm_dir / "known_hosts",
-                    ),
-                    timeouts=settings.timeouts,
-                    factor=factor,
-                    probes=self._probes,
-                    clock=self._clock,
-                    progress=self.progress,
-                )
+                self._wait_ready(dom, name, mac=mac, net=net, factor=factor)
         except BaseException:
             if keep_on_failure:
                 self.progress.note(f"keeping {name} for inspection: `pr-test-vm destroy {name}`")
@@ -368,6 +412,35 @@ class Manager:
                     self.progress.note(f"clean-up of {name} incomplete: {failure}")
             raise
         return self._info(dom, vdomain.facts(dom), net)
+
+    def _wait_ready(
+        self,
+        dom: libvirt.virDomain,
+        name: str,
+        *,
+        mac: str,
+        net: libvirt.virNetwork,
+        factor: float,
+    ) -> None:
+        """Wait through the readiness phases (running, lease, banner, login) for VM *name*."""
+        vm_dir = self.settings.vm_dir(name)
+        guest = Guest(
+            dom=dom,
+            mac=mac,
+            network=net,
+            console_log=vm_dir / "console.log",
+            user=self.settings.ssh.user,
+            key_path=self.settings.ssh_key_path,
+            known_hosts=vm_dir / "known_hosts",
+        )
+        wait_until_ready(
+            guest,
+            timeouts=self.settings.timeouts,
+            factor=factor,
+            probes=self._probes,
+            clock=self._clock,
+            progress=self.progress,
+        )
 
     def _boot(self, dom: libvirt.virDomain, console_log: Path) -> None:
         import libvirt

@@ -19,8 +19,7 @@ Why our own wrapper rather than ``SSHClient.exec_command``:
 from __future__ import annotations
 
 import base64
-import contextlib
-import select
+import logging
 import shlex
 import threading
 import time
@@ -31,6 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from stagingvm.errors import HostKeyError, InvalidInputError, StagingVMError, WaitTimeoutError
+from stagingvm.ssh.channels import collect, feed_stdin, send_signal
 from stagingvm.ssh.keys import check_key_permissions
 from stagingvm.ssh.known_hosts import (
     HostKey,
@@ -47,8 +47,8 @@ if TYPE_CHECKING:
 # OpenSSH's sshd allows 10 sessions per connection by default; keep a margin for channels
 # that we closed but the server has not yet torn down.
 DEFAULT_MAX_SESSIONS = 8
-_CHUNK = 32768
 _OPEN_RETRY = 0.05  # seconds between attempts when the server refuses another channel
+KILL_GRACE = 2.0  # seconds a timed-out command gets to die after SIGKILL before we hang up
 
 
 class SSHError(StagingVMError):
@@ -123,6 +123,7 @@ class GuestSSH:
         """
         import paramiko
 
+        _quiet_paramiko()
         key_path = Path(key_path)
         check_key_permissions(key_path)
         try:
@@ -235,20 +236,21 @@ class GuestSSH:
         """
         from stagingvm.ssh.interactive import bridge
 
-        channel = self._open_channel(time.monotonic() + 30.0)
-        try:
-            return bridge(
-                channel,
-                shlex.join(argv) if argv else None,
-                stdin_fd=stdin_fd,
-                stdout_fd=stdout_fd,
-                stderr_fd=stderr_fd,
-                pty=pty,
-                term=term,
-                lost=self._lost_error,
-            )
-        finally:
-            channel.close()
+        with self._slots:  # a session like any other (one at a time against Dropbear)
+            channel = self._open_channel(time.monotonic() + 30.0)
+            try:
+                return bridge(
+                    channel,
+                    shlex.join(argv) if argv else None,
+                    stdin_fd=stdin_fd,
+                    stdout_fd=stdout_fd,
+                    stderr_fd=stderr_fd,
+                    pty=pty,
+                    term=term,
+                    lost=self._lost_error,
+                )
+            finally:
+                channel.close()
 
     # -- connection -----------------------------------------------------------------------
 
@@ -302,6 +304,8 @@ class GuestSSH:
                 time.sleep(_OPEN_RETRY)
 
     def _execute(self, command: str, *, timeout: float, stdin: bytes | None) -> CommandResult:
+        import paramiko
+
         started = time.monotonic()
         deadline = started + timeout
         if not self._slots.acquire(timeout=max(timeout, 0.0)):
@@ -310,13 +314,17 @@ class GuestSSH:
             channel = self._open_channel(deadline)
             try:
                 channel.exec_command(command)
-                feeder = _feed_stdin(channel, stdin)
-                stdout, stderr = _collect(channel, deadline)
+                feeder = feed_stdin(channel, stdin)
+                stdout, stderr = collect(channel, deadline)
                 if stdout is None or stderr is None:
-                    _send_signal(channel, "KILL")
+                    send_signal(channel, "KILL")
+                    # Let the server see its child exit while the channel still exists:
+                    # Dropbear 2022.83 pins a child's exit on another channel otherwise,
+                    # closes that one and then aborts the whole connection.
+                    channel.status_event.wait(KILL_GRACE)
                     raise self._timeout(command, timeout, started, "")
                 status = channel.recv_exit_status()
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError, paramiko.SSHException) as exc:
                 raise self._lost_error(f"while running {_short(command)}: {exc}") from None
             finally:
                 channel.close()
@@ -339,73 +347,14 @@ class GuestSSH:
         )
 
 
+def _quiet_paramiko() -> None:
+    """paramiko logs refused channel opens (which we retry) as errors; with no handler set up,
+    Python's last-resort handler would print them. A library does not print: a NullHandler
+    keeps them quiet unless the application configures logging (``--debug``)."""
+    logger = logging.getLogger("paramiko")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+
+
 def _short(command: str, limit: int = 160) -> str:
     return command if len(command) <= limit else command[: limit - 3] + "..."
-
-
-def _send_signal(channel: paramiko.Channel, name: str) -> None:
-    """Ask the server to send signal *name* to the command (RFC 4254, section 6.9).
-
-    Best effort, before a timed-out command's channel is closed: closing alone leaves a
-    command that neither reads nor writes running on the guest. Dropbear delivers it;
-    OpenSSH's sshd refused it in our test set-up ("session signalling requires privilege
-    separation"). paramiko has no call for this request, so the message is built here.
-    """
-    from paramiko.common import cMSG_CHANNEL_REQUEST
-    from paramiko.message import Message
-
-    message = Message()
-    message.add_byte(cMSG_CHANNEL_REQUEST)
-    message.add_int(channel.remote_chanid)
-    message.add_string("signal")
-    message.add_boolean(False)  # want_reply: no
-    message.add_string(name)
-    # If this fails the connection is going anyway; the time-out is what we report.
-    with contextlib.suppress(OSError, EOFError, AttributeError):
-        channel.get_transport()._send_user_message(message)  # type: ignore[attr-defined]
-
-
-def _feed_stdin(channel: paramiko.Channel, data: bytes | None) -> threading.Thread | None:
-    """Send *data* then end-of-file; a thread when there is data, so that a command that
-    writes a lot before reading its input cannot deadlock us (both windows full)."""
-    if not data:
-        channel.shutdown_write()
-        return None
-
-    def feed() -> None:
-        try:
-            channel.sendall(data)
-            channel.shutdown_write()
-        except (OSError, EOFError):  # the channel was closed: the command is over anyway
-            pass
-
-    thread = threading.Thread(target=feed, name="stagingvm-ssh-stdin", daemon=True)
-    thread.start()
-    return thread
-
-
-def _collect(channel: paramiko.Channel, deadline: float) -> tuple[bytes | None, bytes | None]:
-    """Read stdout and stderr until end-of-file and exit status; (None, None) on time-out."""
-    stdout = bytearray()
-    stderr = bytearray()
-
-    def drain() -> None:
-        while channel.recv_ready():
-            stdout.extend(channel.recv(_CHUNK))
-        while channel.recv_stderr_ready():
-            stderr.extend(channel.recv_stderr(_CHUNK))
-
-    while True:
-        drain()
-        remaining = deadline - time.monotonic()
-        if channel.eof_received or channel.closed:
-            # All output is in; the exit status follows the end-of-file.
-            if not channel.status_event.wait(max(remaining, 0.0)):
-                return None, None
-            break
-        if remaining <= 0:
-            return None, None
-        # The channel's fileno() is a pipe paramiko sets when data, EOF or close arrive.
-        select.select([channel], [], [], remaining)
-    drain()
-    return bytes(stdout), bytes(stderr)

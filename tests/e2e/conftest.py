@@ -21,7 +21,7 @@ import pytest
 from stagingvm.lab import netns
 from stagingvm.virt.connection import connect
 from stagingvm.vm import Manager
-from tests.e2e.harness import LAB_NAMESPACE, LAB_URI, Run, build, clean_up, make_run
+from tests.e2e.harness import LAB_NAMESPACE, LAB_URI, Run, base, clean_up, make_run
 
 E2E_DIR = Path(__file__).resolve().parent
 
@@ -79,12 +79,8 @@ def manager(run: Run, conn: libvirt.virConnect) -> Manager:
 
 @pytest.fixture(scope="session")
 def tiny_base(run: Run, manager: Manager) -> str:
-    """The tiny guest, built once (cached across runs) and imported as base ``tiny``."""
-    from stagingvm.images import get_recipe
-
-    disk = build(run, get_recipe("tiny"))
-    manager.import_base(disk, "tiny", source_key=str(disk))
-    return "tiny"
+    """The tiny guest (built beforehand, cached across runs) imported as base ``tiny``."""
+    return base(run, manager, "tiny")
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,8 @@ def free_subnet(conn: libvirt.virConnect, seed: int) -> ipaddress.IPv4Network:
     """A /24 in 192.168.160-249 that no libvirt network and no host route uses."""
     taken = [r.network for r in host_routes()]
     for net in conn.listAllNetworks():
-        taken += network_subnets(net.XMLDesc(0))
+        with contextlib.suppress(libvirt.libvirtError):  # others' networks come and go
+            taken += network_subnets(net.XMLDesc(0))
     for i in range(90):
         candidate = ipaddress.IPv4Network(f"192.168.{160 + (seed + i) % 90}.0/24")
         if not any(candidate.overlaps(other) for other in taken):
@@ -128,7 +129,8 @@ def make_run(conn: libvirt.virConnect) -> Run:
         memory=256,
         vcpus=1,
         accel=os.environ.get("STAGINGVM_E2E_ACCEL", "auto"),
-        timeouts=Timeouts(),
+        # The tiny guest answers SSH within ~20 s under TCG; x tcg_factor this is 2 minutes.
+        timeouts=Timeouts(running=30, lease=30, banner=30, login=30, shutdown=30),
     )
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     CACHE_DIR.chmod(0o755)
@@ -175,19 +177,66 @@ def clean_up(run: Run, conn: libvirt.virConnect) -> list[str]:
     return failures
 
 
-def build(run: Run, recipe: Any) -> Path:
-    """The recipe's disk from the image builder, cached in CACHE_DIR across runs."""
-    from stagingvm.images import build_image
+def e2e_recipes() -> dict[str, Any]:
+    """Every image the e2e suite boots: tiny, and two variants that fail on purpose."""
+    from stagingvm.images import FileSpec, get_recipe
 
-    disk: Path = build_image(recipe, run.cache_settings)
+    tiny = get_recipe("tiny")
+    modules = tiny.option("modules").split(",")
+    nonet = ",".join(m for m in modules if m not in NET_MODULES)
+    script = b"#!/bin/sh\necho 'stagingvm-e2e: this guest powers itself off'\npoweroff -f\n"
+    files = tuple(f for f in tiny.files if f.path != "/etc/init.d/rcS")
+    return {
+        "tiny": tiny,
+        # no virtio_net driver: the guest boots but never asks for a lease
+        "tiny-nonet": dataclasses.replace(
+            tiny,
+            name="tiny-nonet",
+            options=tuple((k, nonet if k == "modules" else v) for k, v in tiny.options),
+        ),
+        # its init powers the guest off at once
+        "tiny-poweroff": dataclasses.replace(
+            tiny, name="tiny-poweroff", files=(*files, FileSpec("/etc/init.d/rcS", script, 0o755))
+        ),
+    }
+
+
+NET_MODULES = {"virtio_net", "net_failover", "failover"}
+
+
+def build(run: Run, name: str) -> Path:
+    """The disk of e2e image *name*, from the cache.
+
+    Building needs the package registry, which the lab namespace cannot reach, so images are
+    built beforehand, outside it: ``python -m tests.e2e.harness`` (CI does this first).
+    """
+    from stagingvm.images import cached_disk
+
+    disk: Path | None = cached_disk(e2e_recipes()[name], run.cache_settings)
+    if disk is None:
+        import pytest
+
+        pytest.fail(
+            f"e2e image {name!r} is not built in {CACHE_DIR}: run "
+            "`python -m tests.e2e.harness` outside the lab namespace first"
+        )
     return disk
 
 
-def tiny_variant(run: Run, manager: Manager, name: str, **changes: Any) -> str:
-    """A variant of the tiny recipe (its own cache entry) imported as base *name*."""
-    from stagingvm.images import get_recipe
-
-    recipe = dataclasses.replace(get_recipe("tiny"), name=name, **changes)
-    disk = build(run, recipe)
-    manager.import_base(disk, name, source_key=str(disk))
+def base(run: Run, manager: Manager, name: str) -> str:
+    """Import e2e image *name* as the base of the same name."""
+    manager.import_base(build(run, name), name, source_key=str(build(run, name)))
     return name
+
+
+def build_all() -> None:
+    """Build every e2e image into CACHE_DIR (run outside the lab: it downloads packages)."""
+    from stagingvm.images import build_image
+
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    for name, recipe in e2e_recipes().items():
+        print(f"{name}: {build_image(recipe, Settings(data_dir=CACHE_DIR))}")
+
+
+if __name__ == "__main__":
+    build_all()

@@ -41,6 +41,37 @@ def make_host_key(path: Path) -> Path:
     return path
 
 
+UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
+_HOME_SCRIPT = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+
+
+def with_clean_home(home: Path, argv: list[str]) -> list[str]:
+    """*argv* run in a mount namespace of its own where *home* is bind-mounted over the user's
+    home directory (root only; otherwise *argv* unchanged).
+
+    Dropbear reads ~USER/.ssh/authorized_keys and has no option to look elsewhere; and every
+    command a server starts runs the user's shell start-up files (root's .bashrc here runs
+    ``pyenv init``: 1.5 s, and output a test would have to ignore). The real home is never
+    touched, and the mount is invisible outside the namespace.
+    """
+    if os.geteuid() != 0 or not os.access(UNSHARE, os.X_OK):
+        return argv
+    real_home = pwd.getpwuid(os.getuid()).pw_dir
+    return [
+        UNSHARE,
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        _HOME_SCRIPT,
+        "sh",
+        str(home),
+        real_home,
+        *argv,
+    ]
+
+
 def wait_listening(process: subprocess.Popen[bytes], host: str, port: int, log: Path) -> None:
     """Wait until the daemon accepts connections; fail with its log if it exits."""
     deadline = time.monotonic() + 10
@@ -118,8 +149,10 @@ class SSHDaemon:
             # sshd insists on its privilege-separation directory when run as root.
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         log = self.log.open("ab")
+        home = self.directory / "home"
+        home.mkdir(mode=0o700, exist_ok=True)
         self.process = subprocess.Popen(
-            [SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log
+            with_clean_home(home, [SSHD, "-D", "-e", "-f", str(config)]), stdout=log, stderr=log
         )
         log.close()
         wait_listening(self.process, self.host, self.port, self.log)
@@ -152,12 +185,6 @@ def start_daemon(directory: Path, *, max_sessions: int = 10) -> SSHDaemon:
 
 DROPBEAR = shutil.which("dropbear") or "/usr/sbin/dropbear"
 DROPBEARKEY = shutil.which("dropbearkey") or "/usr/bin/dropbearkey"
-UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
-
-# Dropbear reads ~USER/.ssh/authorized_keys and has no option to look elsewhere. The daemon
-# runs in a mount namespace of its own where a temporary directory is bind-mounted over the
-# user's home: the real home is never touched, and the mount is invisible outside.
-_DROPBEAR_SCRIPT = 'mount --bind "$1" "$2" && exec "$3" -F -E -s -m -p "$4" -r "$5" -P "$6"'
 
 
 @dataclass
@@ -184,23 +211,10 @@ class DropbearDaemon:
         )
         log_path = self.directory / "dropbear.log"
         log = log_path.open("ab")
+        argv = [DROPBEAR, "-F", "-E", "-s", "-m", "-p", f"{self.host}:{self.port}"]
+        argv += ["-r", str(host_key), "-P", str(self.directory / "dropbear.pid")]
         self.process = subprocess.Popen(
-            [
-                UNSHARE,
-                "--mount",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                _DROPBEAR_SCRIPT,
-                "sh",
-                str(home),
-                pwd.getpwuid(os.getuid()).pw_dir,
-                DROPBEAR,
-                f"{self.host}:{self.port}",
-                str(host_key),
-                str(self.directory / "dropbear.pid"),
-            ],
+            with_clean_home(home, argv),
             stdout=log,
             stderr=log,
         )
