@@ -130,10 +130,13 @@ def status(namespace: str = DEFAULT_NAMESPACE, *, uri: str = LAB_URI) -> LabStat
 
 
 def wait_for_libvirt(uri: str, timeout: float) -> libvirt.virConnect:
-    """Connect to *uri*, retrying until the freshly started daemon answers."""
+    """Connect to *uri*, retrying until the freshly started daemon answers.
+
+    No ``forget`` here: ``connect`` already replaces a cached connection that died, and closing
+    a live one would pull it from under everyone else in the process who holds it.
+    """
     import time
 
-    forget(uri)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -146,7 +149,6 @@ def wait_for_libvirt(uri: str, timeout: float) -> libvirt.virConnect:
                     f"libvirtd runs but {uri} did not answer within {timeout:g} s: {exc}",
                     hint=f"check {SOCKET} and libvirtd's log (/var/log/libvirt/libvirtd.log)",
                 ) from exc
-            forget(uri)
             time.sleep(0.1)
 
 

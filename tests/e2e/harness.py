@@ -20,6 +20,7 @@ from typing import Any
 
 import libvirt
 
+from stagingvm.images import Recipe
 from stagingvm.settings import NetworkSettings, Settings, Timeouts
 from stagingvm.virt import network as vnetwork
 from stagingvm.virt import storage
@@ -178,7 +179,8 @@ def clean_up(run: Run, conn: libvirt.virConnect) -> list[str]:
 
 
 def e2e_recipes() -> dict[str, Any]:
-    """Every image the e2e suite boots: tiny, and two variants that fail on purpose."""
+    """Every image the e2e suite boots: tiny, two variants that fail on purpose, a debian
+    with docker and a recipe user, and the policy lab's three designs."""
     from stagingvm.images import FileSpec, get_recipe
 
     tiny = get_recipe("tiny")
@@ -186,7 +188,15 @@ def e2e_recipes() -> dict[str, Any]:
     nonet = ",".join(m for m in modules if m not in NET_MODULES)
     script = b"#!/bin/sh\necho 'stagingvm-e2e: this guest powers itself off'\npoweroff -f\n"
     files = tuple(f for f in tiny.files if f.path != "/etc/init.d/rcS")
+    from stagingvm.images import UserSpec
+
     return {
+        # debian-docker plus a recipe user whose key comes from a credential (test_images.py)
+        "e2e-debian-user": get_recipe("debian", docker=True).layered(
+            "e2e-debian-user", users=(UserSpec(E2E_USER, groups=("docker",)),)
+        ),
+        # the policy lab's designs (test_policy_lab.py, test_nix_ci_e2e.py)
+        **{name: get_recipe(name) for name in ("design-a", "design-b", "hardened")},
         "tiny": tiny,
         # no virtio_net driver: the guest boots but never asks for a lease
         "tiny-nonet": dataclasses.replace(
@@ -202,22 +212,24 @@ def e2e_recipes() -> dict[str, Any]:
 
 
 NET_MODULES = {"virtio_net", "net_failover", "failover"}
+E2E_USER = "e2e-user"
 
 
-def build(run: Run, name: str) -> Path:
-    """The disk of e2e image *name*, from the cache.
+def build(run: Run, name: str | Recipe) -> Path:
+    """The disk of e2e image *name* (or of this recipe), from the cache.
 
     Building needs the package registry, which the lab namespace cannot reach, so images are
     built beforehand, outside it: ``python -m tests.e2e.harness`` (CI does this first).
     """
     from stagingvm.images import cached_disk
 
-    disk: Path | None = cached_disk(e2e_recipes()[name], run.cache_settings)
+    recipe = e2e_recipes()[name] if isinstance(name, str) else name
+    disk: Path | None = cached_disk(recipe, run.cache_settings)
     if disk is None:
         import pytest
 
         pytest.fail(
-            f"e2e image {name!r} is not built in {CACHE_DIR}: run "
+            f"e2e image {recipe.name!r} is not built in {CACHE_DIR}: run "
             "`python -m tests.e2e.harness` outside the lab namespace first"
         )
     return disk

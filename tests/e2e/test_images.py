@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from stagingvm.images import Recipe, UserSpec, get_recipe
+from stagingvm.images import get_recipe
 from stagingvm.images.cache import MANIFEST_NAME
 from stagingvm.ssh.keys import ensure_client_key
 from stagingvm.vm import Manager
-from tests.e2e.harness import Run, build
-
-USER = "e2e-user"
+from tests.e2e.harness import E2E_USER as USER
+from tests.e2e.harness import Run, build, e2e_recipes
 
 
 def guest_run(manager: Manager, name: str, argv: list[str], *, user: str | None = None) -> str:
@@ -77,21 +76,10 @@ def test_tiny_boot_markers_host_key_and_acpi_poweroff(
         manager.destroy(name)
 
 
-def debian_user_recipe() -> Recipe:
-    """debian-docker plus a recipe user whose key comes from a credential.
-
-    Like every image, build it outside the lab namespace first (the namespace has no route
-    to the Debian mirror): see docs/images.md.
-    """
-    return get_recipe("debian", docker=True).layered(
-        "e2e-debian-user", users=(UserSpec(USER, groups=("docker",)),)
-    )
-
-
 @pytest.fixture(scope="module")
 def debian_vm(run: Run, manager: Manager) -> Iterator[str]:
     """The debian image with docker plus a layered recipe user, booted once."""
-    recipe = debian_user_recipe()
+    recipe = e2e_recipes()["e2e-debian-user"]
     disk = build(run, recipe)
     manager.import_base(disk, recipe.name, source_key=str(disk))
     key = ensure_client_key(run.settings.ssh_key_path)
