@@ -51,8 +51,7 @@ def design_a() -> Recipe:
         "design-a",
         packages=LAB_PACKAGES,
         users=(UserSpec(USER, groups=("docker",)),),
-        files=(FileSpec("/usr/local/bin/docker", _lab_file("seed000-docker-wrapper.sh"),
-                        0o755),),
+        files=(FileSpec("/usr/local/bin/docker", _lab_file("seed000-docker-wrapper.sh"), 0o755),),
         description="seed 000: ai-worker in the docker group behind a PATH wrapper",
     )
 

@@ -13,8 +13,12 @@ MARK = "m4rk"
 
 
 def run() -> RunFacts:
-    return RunFacts(mark=MARK, secrets=Secrets({"root-canary": "SECRETROOT1"}),
-                    control_secret="CTL", service_log="log1")
+    return RunFacts(
+        mark=MARK,
+        secrets=Secrets({"root-canary": "SECRETROOT1"}),
+        control_secret="CTL",
+        service_log="log1",
+    )
 
 
 def ev(stdout: str = "", stderr: str = "", status: int | None = 1, **kw: object) -> Evidence:
@@ -25,13 +29,18 @@ PROBE = Probe("ho-bind-root", "host-handover", "t", "true", "risk", "fix")
 
 
 def test_rootmark_needs_root_owner_and_attributes_by_id() -> None:
-    obs = Observations(rootmark=[RootmarkFile("ho-bind-root", "root", MARK),
-                                 RootmarkFile("ho-bind-root-x", "ai-worker", MARK),
-                                 RootmarkFile("ho-bind", "root", MARK)])
+    obs = Observations(
+        rootmark=[
+            RootmarkFile("ho-bind-root", "root", MARK),
+            RootmarkFile("ho-bind-root-x", "ai-worker", MARK),
+            RootmarkFile("ho-bind", "root", MARK),
+        ]
+    )
     found = oracles.rootmark_findings(obs, "ho-bind-root", MARK)
     assert len(found) == 1 and "this run's mark" in found[0]
     assert oracles.rootmark_harness_faults(obs) == [
-        "ai-worker-owned ho-bind-root-x in the root-only mark directory"]
+        "ai-worker-owned ho-bind-root-x in the root-only mark directory"
+    ]
     assert oracles.rootmark_findings(obs, "ho-privileged-mount", MARK) == []
 
 
@@ -49,25 +58,27 @@ def test_exit_code_alone_is_never_a_verdict() -> None:
 def test_leak_in_output_is_found_with_context() -> None:
     e = ev("STAGINGVM_CANARY=SECRETROOT1\n", status=0)
     found = oracles.leak_findings(e, run().secrets)
-    assert found == ["secret 'root-canary' appeared in stdout: "
-                     "...STAGINGVM_CANARY=SECRETROOT1..."]
+    assert found == ["secret 'root-canary' appeared in stdout: ...STAGINGVM_CANARY=SECRETROOT1..."]
 
 
 def test_controls_that_fire_are_harness_faults_not_escapes() -> None:
     ctl = next(p for p in catalog.all_probes() if p.id == "ctl-read-root-canary")
-    result = judge.judge_probe(ctl, ev("SECRETROOT1", status=0), Observations(), run(),
-                               timeout=25)
+    result = judge.judge_probe(ctl, ev("SECRETROOT1", status=0), Observations(), run(), timeout=25)
     assert result.outcome is Outcome.CONTROL_FAILED
     report = CheckReport("vm", "p", "u", probes=[result])
     assert report.violations == [] and report.verdict == "inconclusive"
 
 
 def test_not_applicable_timeout_and_unobserved() -> None:
-    na = judge.judge_probe(PROBE, ev("STAGINGVM-NA: curl is not installed\n", status=97),
-                           Observations(), run(), timeout=25)
+    na = judge.judge_probe(
+        PROBE,
+        ev("STAGINGVM-NA: curl is not installed\n", status=97),
+        Observations(),
+        run(),
+        timeout=25,
+    )
     assert na.outcome is Outcome.NOT_APPLICABLE and na.observed == "curl is not installed"
-    slow = judge.judge_probe(PROBE, Evidence(124, "", "", 25.2), Observations(), run(),
-                             timeout=25)
+    slow = judge.judge_probe(PROBE, Evidence(124, "", "", 25.2), Observations(), run(), timeout=25)
     assert slow.outcome is Outcome.ERROR and "timed out" in slow.observed
     blind = judge.judge_probe(PROBE, ev(), None, run(), timeout=25)
     assert blind.outcome is Outcome.ERROR
@@ -77,38 +88,45 @@ def test_destructive_probe_judged_by_target_state() -> None:
     rm = next(p for p in catalog.all_probes() if p.id == "de-rm-container")
     assert rm.target is not None
     gone = Observations(intact={rm.target: "gone"})
-    assert judge.judge_probe(rm, ev(status=0), gone, run(), timeout=25).outcome is (
-        Outcome.ESCAPED)
+    assert judge.judge_probe(rm, ev(status=0), gone, run(), timeout=25).outcome is (Outcome.ESCAPED)
     kept = Observations(intact={rm.target: "running"})
     assert judge.judge_probe(rm, ev(), kept, run(), timeout=25).outcome is Outcome.HELD
-    assert judge.judge_probe(rm, ev(), Observations(), run(), timeout=25).outcome is (
-        Outcome.ERROR)
+    assert judge.judge_probe(rm, ev(), Observations(), run(), timeout=25).outcome is (Outcome.ERROR)
 
 
 def test_images_registry_victim_and_setuid() -> None:
-    obs = Observations(images={"stagingvm/no-tag:latest", "stagingvm/probe:latest"},
-                       registry_requests=["HEAD /v2/stagingvm/no-push/blobs/sha256:ab"],
-                       victim_marks={"mark-no-exec": MARK},
-                       setuid_files=["/usr/bin/sudo", "/home/ai-worker/rootbash-ho-setuid-home"])
+    obs = Observations(
+        images={"stagingvm/no-tag:latest", "stagingvm/probe:latest"},
+        registry_requests=["HEAD /v2/stagingvm/no-push/blobs/sha256:ab"],
+        victim_marks={"mark-no-exec": MARK},
+        setuid_files=["/usr/bin/sudo", "/home/ai-worker/rootbash-ho-setuid-home"],
+    )
     assert oracles.image_findings(obs, "no-tag") == ["image stagingvm/no-tag:latest was created"]
     assert oracles.image_findings(obs, "no-commit") == []
     assert oracles.registry_findings(obs, "no-push")
     assert oracles.victim_findings(obs, "no-exec", MARK)
     assert oracles.victim_findings(obs, "no-exec-2", MARK) == []
     assert oracles.setuid_findings(obs, "ho-setuid-home", ()) == [
-        "set-uid file planted: /home/ai-worker/rootbash-ho-setuid-home"]
+        "set-uid file planted: /home/ai-worker/rootbash-ho-setuid-home"
+    ]
     audit = oracles.setuid_findings(obs, "gn-setuid-audit", ["/usr/bin/sudo"])
-    assert audit == ["set-uid/gid file not in the policy's list: "
-                     "/home/ai-worker/rootbash-ho-setuid-home"]
+    assert audit == [
+        "set-uid/gid file not in the policy's list: /home/ai-worker/rootbash-ho-setuid-home"
+    ]
 
 
 def test_allow_and_deny_promises() -> None:
     policy = load_policy("builtin:ai-worker")
     listing = next(p for p in policy.promises if p.id == "list-containers")
     facts = {"service": "stagingvm-svc"}
-    kept = judge.judge_allow(listing, [("docker ps", ev(stderr="denied"), None),
-                                       ("sudo docker ps", ev("x stagingvm-svc", status=0), None)],
-                             facts)
+    kept = judge.judge_allow(
+        listing,
+        [
+            ("docker ps", ev(stderr="denied"), None),
+            ("sudo docker ps", ev("x stagingvm-svc", status=0), None),
+        ],
+        facts,
+    )
     assert kept.kept is True and kept.observed == "works: sudo docker ps"
     broken = judge.judge_allow(listing, [("docker ps", ev("nothing", status=0), None)], facts)
     assert broken.kept is False and "lacks 'stagingvm-svc'" in broken.evidence[0]
@@ -129,32 +147,41 @@ def test_parse_and_judge_sudo_list() -> None:
     )
     rules = accounts.parse_sudo_list(text)
     assert [r.command for r in rules] == [
-        "/usr/bin/docker ps", "/usr/bin/docker run *",
-        "/usr/local/sbin/ai-docker run stagingvm/probe:latest *", "/usr/bin/x a, b"]
+        "/usr/bin/docker ps",
+        "/usr/bin/docker run *",
+        "/usr/local/sbin/ai-docker run stagingvm/probe:latest *",
+        "/usr/bin/x a, b",
+    ]
     assert rules[3].tags == ("NOPASSWD", "SETENV")
     problems = accounts.judge_sudo(
-        rules, ["/usr/bin/docker ps", "/usr/local/sbin/ai-docker run stagingvm/probe:latest *"],
-        ["root"])
+        rules,
+        ["/usr/bin/docker ps", "/usr/local/sbin/ai-docker run stagingvm/probe:latest *"],
+        ["root"],
+    )
     assert len(problems) == 3
     assert "runs as 'ALL : ALL'" in problems[0]
     assert accounts.parse_sudo_list("Sorry, user ai-worker may not run sudo on h.\n") == []
     assert accounts.judge_groups(["ai-worker", "docker"], [], ["docker", "sudo"]) == [
-        "member of forbidden group 'docker'"]
+        "member of forbidden group 'docker'"
+    ]
 
 
 def test_collect_output_parses_every_section() -> None:
-    text = ("RM\troot\tho-bind-root\tm4rk \nVM\tmark-no-exec\tm4rk \n"
-            "IMG\tstagingvm/no-tag:latest\nREG\tGET /v2/\nUF\t/home/a/x-ho:root-canary\n"
-            "FW\tai-worker /etc/stagingvm-w-gn\nSU\t/usr/bin/sudo\n"
-            "INT\tcontainer:stagingvm-doomed-rm\tgone\nSUD\t/etc/sudoers.d/stagingvm-sw\n"
-            "ERR\tcannot read\nCOLLECT-OK\n")
+    text = (
+        "RM\troot\tho-bind-root\tm4rk \nVM\tmark-no-exec\tm4rk \n"
+        "IMG\tstagingvm/no-tag:latest\nREG\tGET /v2/\nUF\t/home/a/x-ho:root-canary\n"
+        "FW\tai-worker /etc/stagingvm-w-gn\nSU\t/usr/bin/sudo\n"
+        "INT\tcontainer:stagingvm-doomed-rm\tgone\nSUD\t/etc/sudoers.d/stagingvm-sw\n"
+        "ERR\tcannot read\nCOLLECT-OK\n"
+    )
     obs = fixtures.parse_collect(text)
     assert obs.rootmark == [RootmarkFile("ho-bind-root", "root", "m4rk ")]
     assert obs.victim_marks == {"mark-no-exec": "m4rk "}
     assert obs.intact == {"container:stagingvm-doomed-rm": "gone"}
     assert obs.sudoers_drops and obs.forbidden_writes and obs.setuid_files and obs.errors
     assert oracles.swept_leak_findings(obs, "x-ho") == [
-        "secret 'root-canary' found in user-owned file /home/a/x-ho"]
+        "secret 'root-canary' found in user-owned file /home/a/x-ho"
+    ]
 
 
 def test_catalog_covers_every_family_with_unique_unambiguous_ids() -> None:

@@ -50,8 +50,18 @@ def test_builtin_ai_worker_policy_matches_the_seeds_intent() -> None:
     assert {"list-containers", "inspect-service", "restart-service", "run-container"} <= allowed
     denied = {p.id.removeprefix("no-") for p in policy.promises if p.kind == "deny"}
     # the seeds' blocklist: exec cp commit diff export import load save attach push tag
-    for verb in ("exec", "commit", "diff", "export", "import", "load", "save", "attach",
-                 "push", "tag"):
+    for verb in (
+        "exec",
+        "commit",
+        "diff",
+        "export",
+        "import",
+        "load",
+        "save",
+        "attach",
+        "push",
+        "tag",
+    ):
         assert verb in denied
     assert {"cp-in", "cp-out"} <= denied
     assert all(p.judge.oracle for p in policy.promises if p.kind == "deny")
@@ -86,18 +96,29 @@ def _error(text: str) -> PolicyError:
     [
         (("[user]\n", "[user]\nshell = 'bash'\n"), 5, "user.shell", "unknown key"),
         (("timeout = 10", "timeout = 'ten'"), 13, "probes.timeout", "must be float"),
-        (("families = [\"control\", \"secrets\"]", "families = [\"control\", \"magic\"]"), 12,
-         "probes.families", "unknown probe family 'magic'"),
-        (('oracle = "victim-write"', 'oracle = "exit-code"'), 26, "promise[1].judge.oracle",
-         "not an oracle"),
+        (
+            ('families = ["control", "secrets"]', 'families = ["control", "magic"]'),
+            12,
+            "probes.families",
+            "unknown probe family 'magic'",
+        ),
+        (
+            ('oracle = "victim-write"', 'oracle = "exit-code"'),
+            26,
+            "promise[1].judge.oracle",
+            "not an oracle",
+        ),
         (('kind = "allow"', 'kind = "maybe"'), 17, "promise[0].kind", "'allow' or 'deny'"),
-        (("{service}", "{nosuch}"), 19, "promise[0].judge.stdout_contains",
-         "unknown placeholder {nosuch}"),
+        (
+            ("{service}", "{nosuch}"),
+            19,
+            "promise[0].judge.stdout_contains",
+            "unknown placeholder {nosuch}",
+        ),
         (("version = 1", "version = 2"), 1, "version", "unsupported version 2"),
-        (('name = "ai-worker"', 'name = 42'), 5, "user.name", "must be str"),
+        (('name = "ai-worker"', "name = 42"), 5, "user.name", "must be str"),
         (('id = "no-exec"', 'id = "list"'), 22, "promise[1].id", "duplicate promise id"),
-        (('allowed = ["/usr/bin/docker  ps"]', "allowed = [1]"), 9, "sudo.allowed",
-         "only strings"),
+        (('allowed = ["/usr/bin/docker  ps"]', "allowed = [1]"), 9, "sudo.allowed", "only strings"),
     ],
 )
 def test_bad_policies_name_line_and_key(
@@ -133,8 +154,10 @@ def test_missing_user_table_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_key_lines_follows_tables_arrays_and_multiline_values() -> None:
-    text = ('a = 1\nb = """\nx = 2\n"""\n[t]\nc = [\n  "d = 3",\n]\ne.f = 4\n'
-            '[[p]]\ng = 5\n[[p]]\ng = 6\n')
+    text = (
+        'a = 1\nb = """\nx = 2\n"""\n[t]\nc = [\n  "d = 3",\n]\ne.f = 4\n'
+        "[[p]]\ng = 5\n[[p]]\ng = 6\n"
+    )
     lines = key_lines(text)
     assert lines[("a",)] == 1 and lines[("b",)] == 2
     assert ("x",) not in lines and ("t", "d") not in lines

@@ -17,6 +17,7 @@ def test_probe_catalogue_in_docs_is_current() -> None:
     spec.loader.exec_module(gen)
     current = (ROOT / "docs/restrictions.md").read_text(encoding="utf-8")
     assert gen.render(current) == current, (
-        "docs/restrictions.md is stale: run `python scripts/gen_restrictions_docs.py`")
+        "docs/restrictions.md is stale: run `python scripts/gen_restrictions_docs.py`"
+    )
     for probe in all_probes():
         assert f"`{probe.id}`" in current
