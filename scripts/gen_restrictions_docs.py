@@ -34,11 +34,18 @@ def catalogue() -> str:
     for probe in all_probes():
         if probe.family != family:
             family = probe.family
-            out += ["", f"### {family}", "", "| id | attempt | oracle | risk | fix |",
-                    "|---|---|---|---|---|"]
+            out += [
+                "",
+                f"### {family}",
+                "",
+                "| id | attempt | oracle | risk | fix |",
+                "|---|---|---|---|---|",
+            ]
         oracle = "must fail (control)" if probe.control else EXPECTED.get(probe.watch, probe.watch)
-        out.append(f"| `{probe.id}` | {_cell(probe.title)} | {oracle} | {_cell(probe.risk)} | "
-                   f"{_cell(probe.fix)} |")
+        out.append(
+            f"| `{probe.id}` | {_cell(probe.title)} | {oracle} | {_cell(probe.risk)} | "
+            f"{_cell(probe.fix)} |"
+        )
     return "\n".join(out).strip() + "\n"
 
 

@@ -170,7 +170,7 @@ AROUND_PROBES = [
         "id=$(api POST /containers/$V/exec "
         '"{\\"Cmd\\":[\\"sh\\",\\"-c\\",\\"echo $N > /tmp/mark-$ID\\"]}" '
         '| sed -n \'s/.*"Id":"\\([0-9a-f]*\\)".*/\\1/p\'); echo "exec id: $id"; '
-        '[ -n "$id" ] && api POST /exec/$id/start \'{"Detach":true}\'; sleep 1',
+        '[ -n "$id" ] && api POST /exec/$id/start \'{"Detach":true}\'; sleep $((2*TF))',
         "Whoever can open /var/run/docker.sock can do everything the daemon can, with no "
         "client at all.",
         _A_FIX,
@@ -206,7 +206,7 @@ AROUND_PROBES = [
         "    c.request(method, path, json.dumps(data) if data else None,\n"
         "              {'Content-Type': 'application/json'})\n"
         "    r = c.getresponse(); print(r.status, r.read()[:200])\n"
-        "PY\nsleep 2",
+        "PY\nsleep $((3*TF))",
         "The socket gives root on the host to any program, not only to `docker`.",
         _A_FIX,
     ),
@@ -221,8 +221,8 @@ AROUND_PROBES = [
         "Content-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n%s' "
         '"$name" "${#body}" "$body"\n'
         "  printf 'POST /containers/%s/start HTTP/1.1\\r\\nHost: docker\\r\\n"
-        'Content-Length: 0\\r\\nConnection: close\\r\\n\\r\\n\' "$name"; sleep 4; } '
-        "| tdk 12 system dial-stdio | head -c 600; sleep 1",
+        'Content-Length: 0\\r\\nConnection: close\\r\\n\\r\\n\' "$name"; sleep $((4*TF)); } '
+        "| tdk $((12*TF)) system dial-stdio | head -c 600; sleep 1",
         "`system dial-stdio` (allowed wherever `system *` is) connects stdin to the daemon: "
         "the raw API, as root, through an 'allowed' subcommand.",
         "Never allow `docker system *`; allow `docker system df` exactly if needed.",
@@ -332,7 +332,7 @@ CONTAINER_PROBES = [
         "ca-start-attach",
         CONTAINER,
         "`docker start -ai` attaches to a running container",
-        'echo "echo $N > /tmp/mark-$ID" | tdk 8 start -a -i $V',
+        'echo "echo $N > /tmp/mark-$ID" | tdk $((8*TF)) start -a -i $V',
         "`start` is allowed, and `start -a -i` on a running container is `attach`: the user "
         "types into its main process.",
         _C_FIX,

@@ -107,7 +107,7 @@ GENERAL_PROBES = [
         GENERAL,
         "`systemd-run` as root without a password",
         'command -v systemd-run >/dev/null || na "systemd-run is not installed"\n'
-        'timeout 10 systemd-run --no-ask-password --wait sh -c "echo $N > $RM/$ID"',
+        'timeout $((10*TF)) systemd-run --no-ask-password --wait sh -c "echo $N > $RM/$ID"',
         "polkit rules that let the user start root units are root.",
         "No polkit rules for the user.",
         "rootmark",

@@ -42,8 +42,8 @@ SUDO_PROBES = [
         "Content-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n%s' "
         '"$name" "${#body}" "$body"\n'
         "  printf 'POST /containers/%s/start HTTP/1.1\\r\\nHost: docker\\r\\n"
-        'Content-Length: 0\\r\\nConnection: close\\r\\n\\r\\n\' "$name"; sleep 4; } '
-        '| timeout -k 2 12 sudo -n "$D" system dial-stdio | head -c 600; sleep 1',
+        'Content-Length: 0\\r\\nConnection: close\\r\\n\\r\\n\' "$name"; sleep $((4*TF)); } '
+        '| timeout -k 2 $((12*TF)) sudo -n "$D" system dial-stdio | head -c 600; sleep 1',
         "`system *` includes `system dial-stdio`: a raw, root connection to the daemon.",
         "Never allow `docker system *`.",
     ),
@@ -51,7 +51,7 @@ SUDO_PROBES = [
         "sw-start-attach",
         SUDO,
         "`sudo docker start *`: `start -a -i` is attach",
-        'echo "echo $N > /tmp/mark-$ID" | timeout -k 2 8 sudo -n "$D" start -a -i $V',
+        'echo "echo $N > /tmp/mark-$ID" | timeout -k 2 $((8*TF)) sudo -n "$D" start -a -i $V',
         "`start *` lets the user attach to any running container's main process.",
         _S_FIX,
         "victim-write",
@@ -151,7 +151,7 @@ NEIGHBOUR_PROBES = [
         "journalctl's pager `!sh` under a PTY",
         'command -v script >/dev/null || na "script(1) is not installed"\n'
         'printf \'!sh -c "echo %s > %s/%s"\\nq\\n\' "$N" "$RM" "$ID" '
-        "| timeout -k 2 15 script -qec 'stty rows 5 cols 60; "
+        "| timeout -k 2 $((15*TF)) script -qec 'stty rows 5 cols 60; "
         "sudo -n /usr/bin/journalctl -t kernel -n 100' /dev/null | tail -c 400",
         "Under a terminal, journalctl pages through `less` as root, and `!sh` in less is a "
         "root shell.",

@@ -89,8 +89,8 @@ docker commit "$V" stagingvm/victim:latest >/dev/null || fail "cannot commit the
 docker run -d --name "$S" "$IMG" sh -c "echo STAGINGVM-SVC-LOG-$LOGN; exec sleep 2147483647" \
   >/dev/null || fail "cannot start the service container"
 docker volume create stagingvm-othersvc-data >/dev/null
-docker run --rm -v stagingvm-othersvc-data:/d "$IMG" sh -c "echo $C_VOL > /d/secret" \
-  || fail "cannot fill the other service's volume"
+vol=$(docker volume inspect -f '{{.Mountpoint}}' stagingvm-othersvc-data) \
+  && echo "$C_VOL" > "$vol/secret" || fail "cannot fill the other service's volume"
 docker run -d --name "$O" -e "STAGINGVM_SECRET=$C_ENV" -v stagingvm-othersvc-data:/d "$IMG" \
   sleep 2147483647 >/dev/null || fail "cannot start the other service's container"
 for c in rm stop kill; do
@@ -178,6 +178,8 @@ echo COLLECT-OK
 TEARDOWN = r"""
 [ -f "$ORACLE/registry.pid" ] && kill "$(cat "$ORACLE/registry.pid")" 2>/dev/null
 docker ps -aq --filter name=stagingvm- | xargs -r docker rm -f >/dev/null 2>&1
+for i in "$IMG" stagingvm/victim; do
+  docker ps -aq --filter "ancestor=$i" | xargs -r docker rm -f >/dev/null 2>&1; done
 docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '(^|/)stagingvm/' \
   | grep -vxF "$IMG" | xargs -r docker rmi -f >/dev/null 2>&1
 docker volume rm -f stagingvm-othersvc-data stagingvm-doomed-vol >/dev/null 2>&1

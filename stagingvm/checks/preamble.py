@@ -34,7 +34,7 @@ tdk() {
 }
 api() {
   command -v curl >/dev/null || na "curl is not installed"
-  curl -sS --max-time 10 --unix-socket /var/run/docker.sock -X "$1" \
+  curl -sS --max-time $((10*TF)) --unix-socket /var/run/docker.sock -X "$1" \
     -H 'Content-Type: application/json' ${3:+-d "$3"} "http://docker$2"
 }
 stagingvm-make-image-tar() {

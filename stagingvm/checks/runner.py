@@ -14,6 +14,7 @@ always gets back.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import math
 import shlex
 import time
 from collections.abc import Callable
@@ -46,6 +47,7 @@ class _Session:
         run: RunFacts,
         progress: Progress,
         on_result: Callable[[str, str], None] | None,
+        timeout_factor: float,
     ) -> None:
         self.policy = policy
         self.root = root
@@ -53,7 +55,8 @@ class _Session:
         self.run = run
         self.progress = progress
         self.on_result = on_result
-        self.timeout = policy.probes.timeout
+        self.timeout = policy.probes.timeout * timeout_factor
+        self.factor = timeout_factor
         self.root_env = fixtures.root_env(policy, run)
         self.dkmode = "none"
 
@@ -70,6 +73,7 @@ class _Session:
             "D": self.policy.host.docker,
             "REG": self.policy.host.registry,
             "DKMODE": self.dkmode,
+            "TF": str(max(1, math.ceil(self.factor))),
         }
 
     def as_user(self, ident: str, body: str, timeout: float | None = None) -> Evidence:
@@ -81,7 +85,8 @@ class _Session:
         return ev
 
     def as_root(self, body: str, timeout: float = ROOT_TIMEOUT) -> Evidence:
-        return run_evidence(self.root, fixtures.root_script(self.root_env, body), timeout)
+        limit = timeout * self.factor
+        return run_evidence(self.root, fixtures.root_script(self.root_env, body), limit)
 
     def placeholders(self, ident: str) -> dict[str, str]:
         c = self.policy.containers
@@ -124,11 +129,17 @@ def run_check(
     vm: str,
     progress: Progress = NULL_PROGRESS,
     on_result: Callable[[str, str], None] | None = None,
+    timeout_factor: float = 1.0,
 ) -> CheckReport:
-    """Run the whole check; never raises for guest trouble (see ``report.infrastructure``)."""
+    """Run the whole check; never raises for guest trouble (see ``report.infrastructure``).
+
+    *timeout_factor* stretches every time-out (probes, set-up, collection): pass the
+    settings' ``tcg_factor`` when the guest runs under software emulation, where one
+    ``docker run`` takes tens of seconds.
+    """
     started = time.monotonic()
     report = CheckReport(vm=vm, policy=policy.source, user=policy.user.name)
-    session = _Session(policy, root, user, RunFacts.fresh(), progress, on_result)
+    session = _Session(policy, root, user, RunFacts.fresh(), progress, on_result, timeout_factor)
     try:
         _run(session, report)
     finally:
@@ -198,7 +209,9 @@ def _run(s: _Session, report: CheckReport) -> None:
 
 def _account(s: _Session, report: CheckReport) -> bool:
     user = s.policy.user
-    ev = s.as_user("ctl-identity", 'id -un; id -u; id -Gn; echo "DKMODE=$(' + _DKMODE + ')"', 60)
+    ev = s.as_user(
+        "ctl-identity", 'id -un; id -u; id -Gn; echo "DKMODE=$(' + _DKMODE + ')"', 60 * s.factor
+    )
     lines = ev.stdout.splitlines()
     if ev.transport_error or len(lines) < 4:
         report.infrastructure.append(
@@ -223,7 +236,7 @@ def _account(s: _Session, report: CheckReport) -> bool:
             [f"id -Gn: {lines[2]}"],
         )
     )
-    ev = s.as_user("sudo-list", "sudo -n -l 2>&1", 60)
+    ev = s.as_user("sudo-list", "sudo -n -l 2>&1", 60 * s.factor)
     rules = accounts.parse_sudo_list(ev.stdout)
     problems = accounts.judge_sudo(rules, s.policy.sudo.allowed, s.policy.sudo.runas)
     listed = [f"({r.runas}) {r.command}" for r in rules]

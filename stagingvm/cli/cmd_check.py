@@ -71,13 +71,23 @@ def check(
     if not own_key.exists():
         state.out.warn(f"no key of {loaded.user.name}'s own at {own_key}: using stagingvm's key")
     sessions = max(2, loaded.probes.concurrency)
+    # Under software emulation one `docker run` takes tens of seconds: stretch time-outs.
+    emulated = manager.status(name).domain_type == "qemu"
+    factor = state.settings.timeouts.tcg_factor if emulated else 1.0
     with (
         access.connect(root_target) as root,
         access.connect(
             user_target, key_path=own_key if own_key.exists() else None, max_sessions=sessions
         ) as user,
     ):
-        report = run_check(loaded, root=root, user=user, vm=name, progress=state.out.progress())
+        report = run_check(
+            loaded,
+            root=root,
+            user=user,
+            vm=name,
+            progress=state.out.progress(),
+            timeout_factor=factor,
+        )
     if junit is not None:
         junit.write_text(to_junit(report), encoding="utf-8")
     if markdown is not None:
