@@ -12,6 +12,7 @@ import functools
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
@@ -34,7 +35,7 @@ from stagingvm.settings import Settings
 from stagingvm.virt import address, bases, consolelog, network, storage
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt.bases import BaseImage
-from stagingvm.virt.connection import connect, translate
+from stagingvm.virt.connection import connect, error_code, translate
 from stagingvm.virt.subnets import PROC_ROUTE
 from stagingvm.waits import Clock, MonotonicClock, Phase, PhaseRunner
 
@@ -92,6 +93,19 @@ def _make_vm_dir(vm_dir: Path) -> None:
             f"cannot create the VM directory {vm_dir}: {exc.strerror}",
             hint="run as root, or set data_dir to a directory you can write",
         ) from exc
+
+
+def _create_paused(dom: libvirt.virDomain) -> bool:
+    """Start *dom* with its CPUs paused; False if the driver cannot (libvirt's test driver)."""
+    import libvirt
+
+    try:
+        dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
+    except libvirt.libvirtError as exc:
+        if error_code(exc) == libvirt.VIR_ERR_INVALID_ARG and not dom.isActive():
+            return False
+        raise
+    return True
 
 
 class Manager:
@@ -364,44 +378,44 @@ class Manager:
             storage.delete_volume(pool, overlay_name(name))
             _make_vm_dir(vm_dir)
             undo.push("remove the VM directory", lambda: shutil.rmtree(vm_dir))
-            with self._host_lock():
-                stale = network.remove_dhcp_host(net, name=name)
-                if ip is None and stale is not None:
-                    ip = stale.ip
-                ip = network.add_dhcp_host(net, settings.network, mac=mac, name=name, ip=ip)
-            undo.push("remove the DHCP host entry", lambda: self._remove_dhcp(net, name))
-            with self.progress.phase(f"creating the overlay disk of {name}"):
-                overlay = storage.create_overlay(
-                    pool,
-                    overlay_name(name),
-                    backing=base_vol,
-                    backing_format=base.format,
-                    capacity=base.virtual_size,
-                )
-            undo.push("delete the overlay", lambda: storage.delete_volume(pool, overlay_name(name)))
-            spec = vdomain.DomainSpec(
-                name=name,
-                uuid=str(uuid.uuid4()),
-                domain_type=domain_type,
-                memory_mib=memory,
-                vcpus=vcpus,
-                disk_path=str(overlay.path()),
-                network=settings.network.name,
-                mac=mac,
-                console_log=console_log,
-                credentials=creds,
-                metadata=vdomain.Metadata(
-                    created_at=datetime.now(UTC).replace(microsecond=0),
-                    base=base.name,
-                    base_volume=base.volume,
-                    pr_ref=pr_ref,
-                    label=label,
-                ),
-            )
-            dom = self.conn.defineXML(vdomain.render_domain(spec))
-            undo.push("undefine the domain", lambda: vdomain.undefine(dom))
-            self._boot(dom, console_log)
-            undo.push("power off the domain", lambda: vdomain.power_off(dom))
+            # libvirt's live update of the DHCP host entry restarts dnsmasq (~0.5 s): it runs
+            # beside the overlay, the definition and QEMU's start. The domain starts paused and
+            # runs only once the entry is in place, so its first DHCP request always finds it.
+            with ThreadPoolExecutor(1, thread_name_prefix=f"stagingvm-dhcp-{name}") as side:
+                reservation = side.submit(self._reserve_address, net, name, mac, ip)
+                try:
+                    dom = self._define_and_boot(
+                        name,
+                        pool=pool,
+                        base=base,
+                        base_vol=base_vol,
+                        undo=undo,
+                        spec=lambda disk: vdomain.DomainSpec(
+                            name=name,
+                            uuid=str(uuid.uuid4()),
+                            domain_type=domain_type,
+                            memory_mib=memory,
+                            vcpus=vcpus,
+                            disk_path=disk,
+                            network=settings.network.name,
+                            mac=mac,
+                            console_log=console_log,
+                            credentials=creds,
+                            metadata=vdomain.Metadata(
+                                created_at=datetime.now(UTC).replace(microsecond=0),
+                                base=base.name,
+                                base_volume=base.volume,
+                                pr_ref=pr_ref,
+                                label=label,
+                            ),
+                        ),
+                        before_run=reservation.result,
+                    )
+                finally:
+                    if reservation.exception() is None:  # waits for it
+                        undo.push(
+                            "remove the DHCP host entry", lambda: self._remove_dhcp(net, name)
+                        )
             if wait:
                 self._wait_ready(dom, name, mac=mac, net=net, factor=factor)
         except BaseException:
@@ -412,6 +426,43 @@ class Manager:
                     self.progress.note(f"clean-up of {name} incomplete: {failure}")
             raise
         return self._info(dom, vdomain.facts(dom), net)
+
+    def _reserve_address(self, net: libvirt.virNetwork, name: str, mac: str, ip: str | None) -> str:
+        """The DHCP host entry of VM *name*, under the host lock; an old entry of that name
+        (left by an interrupted run) goes first and lends its address."""
+        with self._host_lock():
+            stale = network.remove_dhcp_host(net, name=name)
+            if ip is None and stale is not None:
+                ip = stale.ip
+            return network.add_dhcp_host(net, self.settings.network, mac=mac, name=name, ip=ip)
+
+    def _define_and_boot(
+        self,
+        name: str,
+        *,
+        pool: libvirt.virStoragePool,
+        base: BaseImage,
+        base_vol: libvirt.virStorageVol,
+        undo: Undo,
+        spec: Callable[[str], vdomain.DomainSpec],
+        before_run: Callable[[], object],
+    ) -> libvirt.virDomain:
+        """Overlay, definition, start; each pushes its undo step."""
+        with self.progress.phase(f"creating the overlay disk of {name}"):
+            overlay = storage.create_overlay(
+                pool,
+                overlay_name(name),
+                backing=base_vol,
+                backing_format=base.format,
+                capacity=base.virtual_size,
+            )
+        undo.push("delete the overlay", lambda: storage.delete_volume(pool, overlay_name(name)))
+        domain_spec = spec(str(overlay.path()))
+        dom = self.conn.defineXML(vdomain.render_domain(domain_spec))
+        undo.push("undefine the domain", lambda: vdomain.undefine(dom))
+        self._boot(dom, domain_spec.console_log, before_run=before_run)
+        undo.push("power off the domain", lambda: vdomain.power_off(dom))
+        return dom
 
     def _wait_ready(
         self,
@@ -442,12 +493,31 @@ class Manager:
             progress=self.progress,
         )
 
-    def _boot(self, dom: libvirt.virDomain, console_log: Path) -> None:
+    def _boot(
+        self,
+        dom: libvirt.virDomain,
+        console_log: Path,
+        *,
+        before_run: Callable[[], object] | None = None,
+    ) -> None:
+        """Start *dom*. With *before_run*, QEMU starts paused, *before_run* is waited for, and
+        only then do the guest's CPUs run (a failure there powers the domain off again)."""
         import libvirt
 
         with self.progress.phase(f"starting {dom.name()}"):
             try:
-                dom.create()
+                if before_run is None:
+                    dom.create()
+                elif not _create_paused(dom):  # a driver without paused starts: in turn
+                    before_run()
+                    dom.create()
+                else:
+                    try:
+                        before_run()
+                        dom.resume()
+                    except BaseException:
+                        vdomain.power_off(dom)
+                        raise
             except libvirt.libvirtError as exc:
                 hint = None
                 if "kvm" in str(exc).lower():
