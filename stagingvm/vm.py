@@ -356,20 +356,80 @@ class Manager:
         mac: str | None = None,
         ip: str | None = None,
     ) -> VMInfo:
+        # Two things run beside the main line: the client key (loading it imports the crypto
+        # library, a noticeable part of a second in a fresh process) and libvirt's live update
+        # of the DHCP host entry (it restarts dnsmasq: ~0.5 s). The domain starts paused and
+        # runs only once its entry is in place, so its first DHCP request always finds it.
+        with ThreadPoolExecutor(2, thread_name_prefix=f"stagingvm-start-{name}") as side:
+            key_line = side.submit(self._client_key_line)
+            return self._start_with(
+                side,
+                name,
+                key_line=key_line.result,
+                base_name=base_name,
+                wait=wait,
+                keep_on_failure=keep_on_failure,
+                pr_ref=pr_ref,
+                label=label,
+                memory=memory,
+                vcpus=vcpus,
+                credentials=credentials,
+                mac=mac,
+                ip=ip,
+            )
+
+    def _start_with(
+        self,
+        side: ThreadPoolExecutor,
+        name: str,
+        *,
+        key_line: Callable[[], str],
+        base_name: str,
+        wait: bool,
+        keep_on_failure: bool,
+        pr_ref: str | None,
+        label: str | None,
+        memory: int,
+        vcpus: int,
+        credentials: dict[str, str],
+        mac: str | None,
+        ip: str | None,
+    ) -> VMInfo:
         settings = self.settings
         pool = self._ensure_host()
         base = bases.resolve(pool, settings.data_dir, base_name)
         base_vol = storage.volume_lookup(pool, base.volume)
         assert base_vol is not None  # resolve() checked it
         domain_type, factor = self._accel()
-        key_line = self._client_key_line()
-        creds = {**credentials, ROOT_KEY_CREDENTIAL: key_line}
-        if settings.ssh.user != "root":
-            creds[USER_KEY_CREDENTIAL.format(user=settings.ssh.user)] = key_line
         net = network.require(self.conn, settings.network.name)
         mac = (mac or network.new_mac(net)).lower()
         vm_dir = settings.vm_dir(name)
         console_log = vm_dir / "console.log"
+
+        def spec(disk: str) -> vdomain.DomainSpec:
+            creds = {**credentials, ROOT_KEY_CREDENTIAL: key_line()}
+            if settings.ssh.user != "root":
+                creds[USER_KEY_CREDENTIAL.format(user=settings.ssh.user)] = key_line()
+            return vdomain.DomainSpec(
+                name=name,
+                uuid=str(uuid.uuid4()),
+                domain_type=domain_type,
+                memory_mib=memory,
+                vcpus=vcpus,
+                disk_path=disk,
+                network=settings.network.name,
+                mac=mac,
+                console_log=console_log,
+                credentials=creds,
+                metadata=vdomain.Metadata(
+                    created_at=datetime.now(UTC).replace(microsecond=0),
+                    base=base.name,
+                    base_volume=base.volume,
+                    pr_ref=pr_ref,
+                    label=label,
+                ),
+            )
+
         undo = Undo()
         try:
             # Nothing of this name exists as a domain (we hold its lock): leftovers of an
@@ -378,44 +438,20 @@ class Manager:
             storage.delete_volume(pool, overlay_name(name))
             _make_vm_dir(vm_dir)
             undo.push("remove the VM directory", lambda: shutil.rmtree(vm_dir))
-            # libvirt's live update of the DHCP host entry restarts dnsmasq (~0.5 s): it runs
-            # beside the overlay, the definition and QEMU's start. The domain starts paused and
-            # runs only once the entry is in place, so its first DHCP request always finds it.
-            with ThreadPoolExecutor(1, thread_name_prefix=f"stagingvm-dhcp-{name}") as side:
-                reservation = side.submit(self._reserve_address, net, name, mac, ip)
-                try:
-                    dom = self._define_and_boot(
-                        name,
-                        pool=pool,
-                        base=base,
-                        base_vol=base_vol,
-                        undo=undo,
-                        spec=lambda disk: vdomain.DomainSpec(
-                            name=name,
-                            uuid=str(uuid.uuid4()),
-                            domain_type=domain_type,
-                            memory_mib=memory,
-                            vcpus=vcpus,
-                            disk_path=disk,
-                            network=settings.network.name,
-                            mac=mac,
-                            console_log=console_log,
-                            credentials=creds,
-                            metadata=vdomain.Metadata(
-                                created_at=datetime.now(UTC).replace(microsecond=0),
-                                base=base.name,
-                                base_volume=base.volume,
-                                pr_ref=pr_ref,
-                                label=label,
-                            ),
-                        ),
-                        before_run=reservation.result,
-                    )
-                finally:
-                    if reservation.exception() is None:  # waits for it
-                        undo.push(
-                            "remove the DHCP host entry", lambda: self._remove_dhcp(net, name)
-                        )
+            reservation = side.submit(self._reserve_address, net, name, mac, ip)
+            try:
+                dom = self._define_and_boot(
+                    name,
+                    pool=pool,
+                    base=base,
+                    base_vol=base_vol,
+                    undo=undo,
+                    spec=spec,
+                    before_run=reservation.result,
+                )
+            finally:
+                if reservation.exception() is None:  # waits for it
+                    undo.push("remove the DHCP host entry", lambda: self._remove_dhcp(net, name))
             if wait:
                 self._wait_ready(dom, name, mac=mac, net=net, factor=factor)
         except BaseException:
