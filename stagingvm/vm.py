@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from stagingvm import locks
+from stagingvm.boot import boot
 from stagingvm.cleanup import Undo
 from stagingvm.errors import (
     ConfigError,
     ConflictError,
-    GuestFailedError,
     InvalidInputError,
     NotFoundError,
     StagingVMError,
@@ -32,10 +32,10 @@ from stagingvm.names import validate_name
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.readiness import Guest, Probes, SSHProbes, wait_until_ready
 from stagingvm.settings import Settings
-from stagingvm.virt import address, bases, consolelog, network, storage
+from stagingvm.virt import address, bases, network, storage
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt.bases import BaseImage
-from stagingvm.virt.connection import connect, error_code, translate
+from stagingvm.virt.connection import connect, translate
 from stagingvm.virt.subnets import PROC_ROUTE
 from stagingvm.waits import Clock, MonotonicClock, Phase, PhaseRunner
 
@@ -93,19 +93,6 @@ def _make_vm_dir(vm_dir: Path) -> None:
             f"cannot create the VM directory {vm_dir}: {exc.strerror}",
             hint="run as root, or set data_dir to a directory you can write",
         ) from exc
-
-
-def _create_paused(dom: libvirt.virDomain) -> bool:
-    """Start *dom* with its CPUs paused; False if the driver cannot (libvirt's test driver)."""
-    import libvirt
-
-    try:
-        dom.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
-    except libvirt.libvirtError as exc:
-        if error_code(exc) == libvirt.VIR_ERR_INVALID_ARG and not dom.isActive():
-            return False
-        raise
-    return True
 
 
 class Manager:
@@ -329,7 +316,7 @@ class Manager:
             self._ensure_host()  # after a host reboot the network may be down
             _domain_type, factor = self._accel()
             net = network.require(self.conn, self.settings.network.name)
-            self._boot(dom, self.settings.vm_dir(name) / "console.log")
+            boot(dom, self.settings.vm_dir(name) / "console.log", progress=self.progress)
             try:
                 if wait and found.mac is not None:
                     self._wait_ready(dom, name, mac=found.mac, net=net, factor=factor)
@@ -496,7 +483,7 @@ class Manager:
         domain_spec = spec(str(overlay.path()))
         dom = self.conn.defineXML(vdomain.render_domain(domain_spec))
         undo.push("undefine the domain", lambda: vdomain.undefine(dom))
-        self._boot(dom, domain_spec.console_log, before_run=before_run)
+        boot(dom, domain_spec.console_log, progress=self.progress, before_run=before_run)
         undo.push("power off the domain", lambda: vdomain.power_off(dom))
         return dom
 
@@ -528,43 +515,6 @@ class Manager:
             clock=self._clock,
             progress=self.progress,
         )
-
-    def _boot(
-        self,
-        dom: libvirt.virDomain,
-        console_log: Path,
-        *,
-        before_run: Callable[[], object] | None = None,
-    ) -> None:
-        """Start *dom*. With *before_run*, QEMU starts paused, *before_run* is waited for, and
-        only then do the guest's CPUs run (a failure there powers the domain off again)."""
-        import libvirt
-
-        with self.progress.phase(f"starting {dom.name()}"):
-            try:
-                if before_run is None:
-                    dom.create()
-                elif not _create_paused(dom):  # a driver without paused starts: in turn
-                    before_run()
-                    dom.create()
-                else:
-                    try:
-                        before_run()
-                        dom.resume()
-                    except BaseException:
-                        vdomain.power_off(dom)
-                        raise
-            except libvirt.libvirtError as exc:
-                hint = None
-                if "kvm" in str(exc).lower():
-                    hint = "KVM is not usable here: use software emulation (setting accel = tcg)"
-                raise GuestFailedError(
-                    f"libvirt could not start {dom.name()}: {exc}",
-                    phase="domain start",
-                    elapsed=0.0,
-                    console_tail=consolelog.tail(console_log),
-                    hint=hint,
-                ) from exc
 
     def _remove_dhcp(self, net: libvirt.virNetwork, name: str) -> None:
         with self._host_lock():
