@@ -73,7 +73,8 @@ class Prober(threading.Thread):
             dom = self.conn.lookupByName(self.name)
         except libvirt.libvirtError:
             return None
-        if self.running_at is None and dom.isActive():
+        # Running, not merely active: stagingvm starts QEMU paused until the DHCP entry is in.
+        if self.running_at is None and dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING:
             self.running_at = time.monotonic()
         mac = ET.fromstring(dom.XMLDesc(0)).find("devices/interface/mac")
         return mac.get("address") if mac is not None else None
