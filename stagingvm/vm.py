@@ -35,7 +35,7 @@ from stagingvm.settings import Settings
 from stagingvm.virt import address, bases, network, storage
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt.bases import BaseImage
-from stagingvm.virt.connection import connect, translate
+from stagingvm.virt.connection import connect, error_code, translate
 from stagingvm.virt.subnets import PROC_ROUTE
 from stagingvm.waits import Clock, MonotonicClock, Phase, PhaseRunner
 
@@ -643,8 +643,16 @@ class Manager:
     @_libvirt_errors
     def list(self) -> list[VMInfo]:
         """stagingvm's VMs (domains with its metadata), sorted by name."""
+        import libvirt
+
         net = self._network()
-        infos = [self._info(dom, found, net) for dom, found in vdomain.owned_domains(self.conn)]
+        infos = []
+        for dom, found in vdomain.owned_domains(self.conn):
+            try:
+                infos.append(self._info(dom, found, net))
+            except libvirt.libvirtError as exc:
+                if error_code(exc) != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise  # else: destroyed by another command while we listed
         return sorted(infos, key=lambda info: info.name)
 
     @_libvirt_errors
