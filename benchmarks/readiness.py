@@ -73,7 +73,8 @@ class Prober(threading.Thread):
             dom = self.conn.lookupByName(self.name)
         except libvirt.libvirtError:
             return None
-        if self.running_at is None and dom.isActive():
+        # Running, not merely active: stagingvm starts QEMU paused until the DHCP entry is in.
+        if self.running_at is None and dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING:
             self.running_at = time.monotonic()
         mac = ET.fromstring(dom.XMLDesc(0)).find("devices/interface/mac")
         return mac.get("address") if mac is not None else None
@@ -374,13 +375,26 @@ def main() -> int:
         help="library: Manager.start in this process (with a phase breakdown); cli: "
         "`pr-test-vm start` as a subprocess (includes Python start-up; overhead polled)",
     )
+    parser.add_argument(
+        "--prefix",
+        default="b",
+        help="prefix of every libvirt object the run makes (VMs, network, bridge, pool)",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0 or not netns.self_in_namespace(LAB_NAMESPACE):
         print(f"run me as root inside the lab: ip netns exec {LAB_NAMESPACE} ...", file=sys.stderr)
         return 2
     conn = connect("qemu:///system")
     run = make_run(conn)
-    run = replace(run, prefix=f"b{os.getpid()}-")
+    tag = f"{args.prefix}{os.getpid()}"
+    net = replace(run.settings.network, name=tag, bridge=f"vbr-{tag}"[:15])
+    settings = replace(
+        run.settings,
+        network=net,
+        pool_name=tag,
+        storage_pool=run.settings.storage_pool.with_name(f"stagingvm-{tag}"),
+    )
+    run = replace(run, prefix=f"{tag}-", settings=settings)
     try:
         disk = args.image if args.image is not None else build(run, "tiny")
         decision = resolve_accel(run.settings, conn)

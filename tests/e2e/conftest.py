@@ -65,7 +65,8 @@ def run(conn: libvirt.virConnect, request: pytest.FixtureRequest) -> Run:
     the_run = make_run(conn)
 
     def finish() -> None:
-        failures = clean_up(the_run, conn)
+        # connect() again: a test module may have closed the shared connection (forget()).
+        failures = clean_up(the_run, connect(LAB_URI))
         assert not failures, "e2e clean-up left something behind: " + "; ".join(failures)
 
     request.addfinalizer(finish)
