@@ -52,7 +52,7 @@ from stagingvm.accel import resolve_accel  # noqa: E402
 from stagingvm.lab import netns  # noqa: E402
 from stagingvm.virt.connection import connect  # noqa: E402
 from stagingvm.vm import Manager  # noqa: E402
-from tests.e2e.harness import CACHE_DIR, LAB_NAMESPACE, Run, clean_up, make_run  # noqa: E402
+from tests.e2e.harness import LAB_NAMESPACE, Run, build, clean_up, make_run  # noqa: E402
 
 PROBE_INTERVAL = 0.05
 
@@ -73,7 +73,8 @@ class Prober(threading.Thread):
             dom = self.conn.lookupByName(self.name)
         except libvirt.libvirtError:
             return None
-        if self.running_at is None and dom.isActive():
+        # Running, not merely active: stagingvm starts QEMU paused until the DHCP entry is in.
+        if self.running_at is None and dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING:
             self.running_at = time.monotonic()
         mac = ET.fromstring(dom.XMLDesc(0)).find("devices/interface/mac")
         return mac.get("address") if mac is not None else None
@@ -117,13 +118,21 @@ class PhaseClock:
     """A Progress that records when each phase ends (the "starting" phase = domain runs)."""
 
     def __init__(self) -> None:
+        self.starts: dict[str, float] = {}
         self.ends: dict[str, float] = {}
         self.notes: list[str] = []
 
     @contextlib.contextmanager
     def phase(self, description: str) -> Iterator[None]:
+        self.starts[description] = time.monotonic()
         yield
         self.ends[description] = time.monotonic()
+
+    def breakdown(self, t0: float) -> str:
+        return ", ".join(
+            f"{name} {self.starts[name] - t0:.2f}..{end - t0:.2f}"
+            for name, end in sorted(self.ends.items(), key=lambda item: item[1])
+        )
 
     def note(self, message: str) -> None:
         self.notes.append(message)
@@ -142,6 +151,25 @@ class Results:
     baseline: list[Sample] = field(default_factory=list)
 
 
+def run_stagingvm_cli(run: Run, manager: Manager, name: str) -> Sample:
+    """``pr-test-vm start NAME --base tiny`` in a fresh process (waits by default)."""
+    prober = Prober(manager.conn, run.settings.network.name, name)
+    prober.start()
+    t0 = time.monotonic()
+    try:
+        proc = run.cli("--quiet", "start", name, "--base", "tiny")
+        returned = time.monotonic()
+    finally:
+        prober.stop.set()
+        prober.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"pr-test-vm start failed: {proc.stderr.decode(errors='replace')}")
+    if prober.accepted_at is None or prober.running_at is None:
+        raise RuntimeError("the prober never saw the domain run or sshd accept")
+    manager.destroy(name)
+    return Sample(prober.running_at - t0, returned - prober.accepted_at, prober.accepted_at - t0)
+
+
 def run_stagingvm(run: Run, manager: Manager, name: str) -> Sample:
     clock = PhaseClock()
     manager.progress = clock
@@ -155,6 +183,7 @@ def run_stagingvm(run: Run, manager: Manager, name: str) -> Sample:
         prober.stop.set()
         prober.join()
     running = clock.ends[f"starting {name}"]
+    print(f"  stagingvm phases (s after the call): {clock.breakdown(t0)}", file=sys.stderr)
     if prober.accepted_at is None:
         raise RuntimeError("the prober never saw sshd accept")
     manager.destroy(name)
@@ -280,7 +309,7 @@ def fmt(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
 
 
-def report(results: Results, accel: str, rounds: int) -> str:
+def report(results: Results, accel: str, rounds: int, via: str) -> str:
     def col(samples: list[Sample], attr: str) -> list[float]:
         return [getattr(s, attr) for s in samples]
 
@@ -290,7 +319,12 @@ def report(results: Results, accel: str, rounds: int) -> str:
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `benchmarks/readiness.py` "
         f"({rounds} rounds) on {platform.node()}: {os.cpu_count()} CPUs, "
         f"{platform.system()} {platform.release()}, accelerator **{accel}**, tiny guest "
-        "(256 MiB, 1 vCPU). Medians, with min and max.",
+        "(256 MiB, 1 vCPU). Medians, with min and max. stagingvm measured "
+        + (
+            "as `pr-test-vm start` in a subprocess (Python start-up included)."
+            if via == "cli"
+            else "through `Manager.start` (what `pr-test-vm start` calls) in-process."
+        ),
         "",
         "| figure | stagingvm | baseline (virt-install + 1 s loop) | ratio | target |",
         "| --- | --- | --- | ---: | --- |",
@@ -322,7 +356,8 @@ def write_doc(section: str) -> None:
     start = text.find("## Readiness")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+        rest = text[end + 1 :] if end >= 0 else ""
+        text = text[:start] + section.rstrip("\n") + "\n\n" + rest
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
@@ -333,20 +368,35 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--image", type=Path, help="qcow2 to boot (default: the tiny image)")
     parser.add_argument("--write-doc", action="store_true", help="update docs/performance.md")
+    parser.add_argument(
+        "--via",
+        choices=("library", "cli"),
+        default="library",
+        help="library: Manager.start in this process (with a phase breakdown); cli: "
+        "`pr-test-vm start` as a subprocess (includes Python start-up; overhead polled)",
+    )
+    parser.add_argument(
+        "--prefix",
+        default="b",
+        help="prefix of every libvirt object the run makes (VMs, network, bridge, pool)",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0 or not netns.self_in_namespace(LAB_NAMESPACE):
         print(f"run me as root inside the lab: ip netns exec {LAB_NAMESPACE} ...", file=sys.stderr)
         return 2
     conn = connect("qemu:///system")
     run = make_run(conn)
-    run = replace(run, prefix=f"b{os.getpid()}-")
+    tag = f"{args.prefix}{os.getpid()}"
+    net = replace(run.settings.network, name=tag, bridge=f"vbr-{tag}"[:15])
+    settings = replace(
+        run.settings,
+        network=net,
+        pool_name=tag,
+        storage_pool=run.settings.storage_pool.with_name(f"stagingvm-{tag}"),
+    )
+    run = replace(run, prefix=f"{tag}-", settings=settings)
     try:
-        if args.image is None:
-            from stagingvm.images import build_image, get_recipe
-
-            disk = build_image(get_recipe("tiny"), replace(run.cache_settings, data_dir=CACHE_DIR))
-        else:
-            disk = args.image
+        disk = args.image if args.image is not None else build(run, "tiny")
         decision = resolve_accel(run.settings, conn)
         if decision.warning:
             print(f"note: {decision.warning}", file=sys.stderr)
@@ -369,7 +419,8 @@ def main() -> int:
         results = Results()
         for i in range(args.rounds):
             name = run.vm_name(f"s{i}")
-            results.stagingvm.append(run_stagingvm(run, manager, name))
+            measure = run_stagingvm_cli if args.via == "cli" else run_stagingvm
+            results.stagingvm.append(measure(run, manager, name))
             print(f"stagingvm round {i}: {results.stagingvm[-1]}", file=sys.stderr)
             base_name = run.vm_name(f"v{i}")
             results.baseline.append(
@@ -385,7 +436,7 @@ def main() -> int:
                 )
             )
             print(f"baseline round {i}: {results.baseline[-1]}", file=sys.stderr)
-        section = report(results, decision.domain_type, args.rounds)
+        section = report(results, decision.domain_type, args.rounds, args.via)
         print(section)
         if args.write_doc:
             write_doc(section)

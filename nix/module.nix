@@ -174,7 +174,10 @@ in
       serviceConfig = {
         Type = "oneshot";
         RemainAfterExit = true;
-        ExecStart = "${cfg.package}/bin/pr-test-vm setup";
+        # A data dir of its own: what root would create in the shared one (lock files,
+        # folders) could not be written by the users later.
+        RuntimeDirectory = "stagingvm-setup";
+        ExecStart = "${cfg.package}/bin/pr-test-vm --data-dir /run/stagingvm-setup setup";
       };
     };
 

@@ -98,7 +98,10 @@ def render() -> str:
         + "\n",
         "## Exit codes\n",
         "Errors print one line starting with `error:` on stderr, then a `hint:` line when "
-        "there is something to do about it. Data goes to stdout, messages to stderr.\n",
+        "there is something to do about it. Data goes to stdout, messages to stderr. "
+        "Ctrl-C and SIGTERM (a cancelled CI job) stop a command the same way: what it made "
+        "so far is cleaned up (a second signal only says that clean-up is under way), and "
+        "the exit code is 130.\n",
         "| code | meaning |\n| ---: | --- |\n"
         + "".join(f"| {code} | {text.replace('|', '/')} |\n" for code, text in exit_code_rows()),
         f"## {PROG}\n",

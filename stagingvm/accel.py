@@ -128,9 +128,19 @@ def probe_xml(domain_type: str, name: str, payload: Path, console_log: Path) -> 
 
 
 def _stages_seen(output: bytes) -> str:
-    seen = [desc for letter, desc in STAGES.items() if letter.encode() in output]
-    if b"SeaBIOS" in output:
-        seen.insert(0, "firmware")
+    """How far the probe got, for the warning: firmware, then the payload's stage letters.
+
+    SeaBIOS prints "Booting from ROM.." right before it jumps to the payload, which then
+    prints its letters directly after the dots (firmware text is full of capitals itself).
+    """
+    seen = ["firmware"] if b"SeaBIOS" in output else []
+    _, found, after = output.partition(b"Booting from ROM")
+    letters = after.lstrip(b".") if found else b""
+    for letter, desc in STAGES.items():
+        if not letters.startswith(letter.encode()):
+            break
+        seen.append(desc)
+        letters = letters[1:]
     return ", ".join(seen) if seen else "nothing"
 
 

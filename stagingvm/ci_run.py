@@ -15,6 +15,7 @@ is told apart from Ctrl-C by the timer's flag. Signal handlers are the CLI's bus
 
 from __future__ import annotations
 
+import hashlib
 import signal
 import threading
 import time
@@ -155,6 +156,12 @@ def vm_name_for(pr: str | None, commit: str | None, suffix: str) -> str:
     return validate_name("-".join([*parts, sanitize_name(suffix)])[:63].rstrip("-"))
 
 
+def image_source_key(image: Path) -> str:
+    """What identifies a ready disk image for ``--image``: path, size and modification time."""
+    stat = image.stat()
+    return f"file:{image}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
 def base_name_for(build_name: str, store_path: str) -> str:
     """One base per store path (``host-<8 chars of the store hash>``): parallel runs of
     different commits never replace each other's base; the same commit reuses it."""
@@ -280,11 +287,11 @@ def _prepare_base(
 ) -> str:
     if request.image is not None:
         image = request.image.resolve()
-        stat = image.stat()
-        name = base_name_for(sanitize_name(image.stem), f"{stat.st_size:x}{stat.st_mtime_ns:x}")
-        manager.import_base(
-            image, name, source_key=f"file:{image}:{stat.st_size}:{stat.st_mtime_ns}"
+        key = image_source_key(image)
+        name = validate_name(
+            f"{sanitize_name(image.stem)[:54]}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
         )
+        manager.import_base(image, name, source_key=key)
         return name
     assert request.target is not None
     result = nixbuild.build_target(

@@ -61,6 +61,7 @@ class LoadedSettings:
     settings: Settings
     sources: Mapping[str, Source]
     files: tuple[Path, ...] = ()  # the config files that were actually read
+    searched: tuple[Path, ...] = ()  # every config file looked for, in order (read or not)
     warnings: tuple[str, ...] = ()  # e.g. a STAGINGVM_ variable that looks like a typo
 
     def value(self, key: str) -> Any:
@@ -85,6 +86,7 @@ class LoadedSettings:
         return {
             "settings": settings,
             "files": [str(p) for p in self.files],
+            "searched": [str(p) for p in self.searched],
             "warnings": list(self.warnings),
         }
 
@@ -127,6 +129,7 @@ def load_settings(
     base = cwd or Path.cwd()
     layers: list[_Layer] = []
     files: list[Path] = []
+    searched: list[Path] = [locations.system_file]
 
     system = _read_file(locations.system_file, "system file", required=False)
     if system is not None:
@@ -138,6 +141,7 @@ def load_settings(
         explicit = Path(env[CONFIG_ENV_VAR])
     if explicit is not None:
         explicit = explicit if explicit.is_absolute() else base / explicit
+        searched.append(explicit)
         layer = _read_file(explicit, explicit_kind, required=True)
         assert layer is not None  # required=True raises instead
         layers.append(layer)
@@ -145,6 +149,7 @@ def load_settings(
     else:
         user_file = locations.user_file or user_config_file(env)
         if user_file is not None:
+            searched.append(user_file)
             layer = _read_file(user_file, "user file", required=False)
             if layer is not None:
                 layers.append(layer)
@@ -163,7 +168,11 @@ def load_settings(
     _derive_dhcp_range(values, sources)
     keys.check_network(values, sources)
     return LoadedSettings(
-        settings=_build(values), sources=sources, files=tuple(files), warnings=tuple(warnings)
+        settings=_build(values),
+        sources=sources,
+        files=tuple(files),
+        searched=tuple(searched),
+        warnings=tuple(warnings),
     )
 
 
@@ -268,14 +277,29 @@ def _env_layer(env: Mapping[str, str], cwd: Path) -> tuple[_Layer, list[str]]:
             continue
         spec = known.get(name)
         if spec is None:
-            # Other tools of the project use STAGINGVM_* too; only flag likely typos.
-            close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.85)
+            # Other parts of the project use STAGINGVM_* too (STAGINGVM_E2E_URI, ...): only
+            # a name one or two typing slips away from a setting is flagged.
+            close = [c for c in known if typo_distance(name, c) <= 2]
             if close:
-                warnings.append(f"{name} is not a setting; did you mean {close[0]}?")
+                warnings.append(f"{name} is not a setting; did you mean {min(close)}?")
             continue
         layer.values[spec.key] = keys.convert(spec, env[name], where=name, origin="env", cwd=cwd)
         layer.sources[spec.key] = Source("environment", name)
     return layer, warnings
+
+
+def typo_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) that turn *a* into *b*."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[-1]
 
 
 def _flag_layer(flags: Mapping[str, tuple[Any, str]], cwd: Path) -> _Layer:
@@ -288,7 +312,9 @@ def _flag_layer(flags: Mapping[str, tuple[Any, str]], cwd: Path) -> _Layer:
             raise KeyError(f"flag {flag} maps to unknown setting {dotted!r}")  # a bug
         if isinstance(value, Path):
             value = str(value)
-        origin = "env" if isinstance(value, str) else "file"  # strings are parsed like env
+        # Text (Typer hands over str and Path) is parsed like an environment value; typed
+        # values (numbers) are checked like TOML values.
+        origin = "env" if isinstance(value, str) else "file"
         layer.values[dotted] = keys.convert(spec, value, where=flag, origin=origin, cwd=cwd)
         layer.sources[dotted] = Source("flag", flag)
     return layer

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from stagingvm.errors import ConflictError
+from stagingvm.errors import ConfigError, ConflictError
 from stagingvm.names import validate_name
 
 DEFAULT_TIMEOUT = 120.0
@@ -41,8 +41,14 @@ def file_lock(
     *while_waiting* runs between attempts and may raise to give up early (e.g. "already
     exists" once the lock holder has created what we wanted to create).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot open the lock file {path}: {exc.strerror}",
+            hint="run as root, or set data_dir to a directory you can write",
+        ) from exc
     try:
         deadline = clock() + timeout
         while True:

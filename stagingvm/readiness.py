@@ -3,10 +3,17 @@
 domain running -> DHCP lease -> SSH banner -> SSH login. Time-outs come from
 ``Settings.timeouts`` times a factor (software emulation is several times slower than KVM).
 The SSH probes are behind a small protocol so the phases can be driven without a network.
+
+Why it is quick once sshd answers: the SSH code (paramiko) is imported while the guest is
+still waiting for its lease (:meth:`SSHProbes.prepare`), the banner is polled every 50 ms,
+and the first login goes over the very connection that saw the banner, so the key exchange
+starts the moment sshd greets instead of after a poll interval and a second connection.
 """
 
 from __future__ import annotations
 
+import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -28,9 +35,17 @@ BANNER_PROBE_TIMEOUT = 2.0
 emulated guest's sshd needs several seconds to fork and greet under load; a probe that gave up
 after 1 s would never see it (and each retry costs the guest another sshd process)."""
 LOGIN_TIMEOUT = 10.0
+LEASE_INTERVAL = 0.2
+BANNER_INTERVAL = 0.05
+"""A refused connection costs the guest one RST; polling this often adds at most 50 ms."""
+LOGIN_INTERVAL = 1.0
 
 
 class Probes(Protocol):
+    """``banner`` and ``login`` are required. A probe object may also have ``prepare()``
+    (called once before the lease phase) and ``release(host)`` (called when the wait ends, to
+    drop any connection it kept); :func:`wait_until_ready` calls them if they exist."""
+
     def banner(self, host: str, port: int, timeout: float) -> str | None: ...
 
     def login(
@@ -39,31 +54,72 @@ class Probes(Protocol):
 
 
 class SSHProbes:
-    """The real probes: read the SSH banner, then log in and run ``true``."""
+    """The real probes: read the SSH banner, then log in and run ``true``.
+
+    The connection that saw the banner is kept (one per host) and the next login to that
+    host goes over it; later attempts connect afresh. :meth:`release` closes a kept one.
+    """
+
+    def __init__(self, port: int = SSH_PORT) -> None:
+        self.port = port  # of the logins (the banner probe is told its port)
+        self._lock = threading.Lock()
+        self._kept: dict[tuple[str, int], socket.socket] = {}
+
+    def prepare(self) -> None:
+        """Import the SSH client now (it takes a noticeable part of a second on a slow host),
+        while the guest boots, instead of after sshd answered."""
+        import stagingvm.ssh.client  # noqa: F401
 
     def banner(self, host: str, port: int, timeout: float) -> str | None:
-        from stagingvm.ssh.probe import read_banner
+        from stagingvm.ssh.probe import open_banner
 
-        return read_banner(host, port, timeout)
+        found = open_banner(host, port, timeout)
+        if found is None:
+            return None
+        line, sock = found
+        self._keep(host, port, sock)
+        return line
+
+    def release(self, host: str, port: int = SSH_PORT) -> None:
+        self._keep(host, port, None)
+
+    def _keep(self, host: str, port: int, sock: socket.socket | None) -> None:
+        """Keep *sock* for host:port (None: keep nothing); close what was kept before."""
+        with self._lock:
+            old = self._kept.pop((host, port), None)
+            if sock is not None:
+                self._kept[(host, port)] = sock
+        if old is not None:
+            old.close()
+
+    def _take(self, host: str, port: int) -> socket.socket | None:
+        with self._lock:
+            return self._kept.pop((host, port), None)
 
     def login(
         self, host: str, *, user: str, key_path: Path, known_hosts: Path, timeout: float
     ) -> bool:
         from stagingvm.ssh.client import GuestSSH
 
+        sock = self._take(host, self.port)
         try:
             ssh = GuestSSH.connect(
                 host,
                 user=user,
                 key_path=key_path,
                 known_hosts=known_hosts,
-                port=SSH_PORT,
+                port=self.port,
                 timeout=timeout,
                 record_first_key=True,  # the VM was just created: its first key is pinned
+                sock=sock,
             )
         except (HostKeyError, InvalidInputError):
+            if sock is not None:
+                sock.close()
             raise  # a changed host key or a bad client key will not fix itself
         except StagingVMError:
+            if sock is not None:
+                sock.close()
             return False  # refused, reset, auth not ready yet (credentials still landing)
         try:
             return ssh.run(["true"], timeout=timeout).exit_status == 0
@@ -127,22 +183,44 @@ def wait_until_ready(
             interval=0.2,
         )
     )
+    prepare = getattr(probes, "prepare", None)
+    if prepare is not None:
+        prepare()
     ip = runner.run(
         Phase(
             "DHCP lease",
             timeouts.lease * factor,
             lambda: address.lookup_ipv4(guest.dom, guest.mac, guest.network, use_agent=False),
-            interval=0.5,
+            interval=LEASE_INTERVAL,
             hint="the guest never asked for an address: does its image configure DHCP on a "
             "virtio NIC? The console lines above show how far it booted",
         )
     )
+    release = getattr(probes, "release", None)
+    try:
+        _wait_for_ssh(runner, guest, ip, timeouts=timeouts, factor=factor, probes=probes)
+    finally:
+        if release is not None:
+            release(ip)
+    return ip
+
+
+def _wait_for_ssh(
+    runner: PhaseRunner,
+    guest: Guest,
+    ip: str,
+    *,
+    timeouts: Timeouts,
+    factor: float,
+    probes: Probes,
+) -> None:
+    """The SSH banner and SSH login phases."""
     runner.run(
         Phase(
             "SSH banner",
             timeouts.banner * factor,
             lambda: probes.banner(ip, SSH_PORT, BANNER_PROBE_TIMEOUT * factor),
-            interval=0.1,
+            interval=BANNER_INTERVAL,
             hint=f"the guest has address {ip} but sshd does not answer: is it enabled?",
         )
     )
@@ -161,9 +239,8 @@ def wait_until_ready(
                 )
                 else None
             ),
-            interval=1.0,
+            interval=LOGIN_INTERVAL,
             hint="sshd answers but refuses stagingvm's key: does the image provision "
             "authorized_keys from the SMBIOS credential ssh.authorized_keys.root?",
         )
     )
-    return ip

@@ -12,15 +12,17 @@ import functools
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from stagingvm import locks
+from stagingvm.boot import boot
 from stagingvm.cleanup import Undo
 from stagingvm.errors import (
+    ConfigError,
     ConflictError,
-    GuestFailedError,
     InvalidInputError,
     NotFoundError,
     StagingVMError,
@@ -30,10 +32,10 @@ from stagingvm.names import validate_name
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.readiness import Guest, Probes, SSHProbes, wait_until_ready
 from stagingvm.settings import Settings
-from stagingvm.virt import address, bases, consolelog, network, storage
+from stagingvm.virt import address, bases, network, storage
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt.bases import BaseImage
-from stagingvm.virt.connection import connect, translate
+from stagingvm.virt.connection import connect, error_code, translate
 from stagingvm.virt.subnets import PROC_ROUTE
 from stagingvm.waits import Clock, MonotonicClock, Phase, PhaseRunner
 
@@ -83,12 +85,22 @@ def _check_positive(value: int | None, what: str) -> None:
         raise InvalidInputError(f"{what} must be a positive whole number, not {value!r}")
 
 
+def _make_vm_dir(vm_dir: Path) -> None:
+    try:
+        vm_dir.mkdir(parents=True, mode=0o755)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the VM directory {vm_dir}: {exc.strerror}",
+            hint="run as root, or set data_dir to a directory you can write",
+        ) from exc
+
+
 class Manager:
     """Lifecycle of stagingvm VMs on one libvirt connection.
 
-    *domain_type* ("kvm" or "qemu") and *timeout_factor* come from the caller's acceleration
-    decision; without them ``settings.accel`` decides ("kvm" -> kvm, "tcg" -> qemu, "auto" ->
-    ``stagingvm.accel.resolve_accel`` when available, else software emulation).
+    *domain_type* ("kvm" or "qemu") and *timeout_factor* may come from the caller; without
+    them ``stagingvm.accel.resolve_accel`` decides from ``settings.accel`` on the first start
+    (it runs a probe guest to see whether KVM really works).
     *conn*, *clock*, *probes* and *routes_path* let tests drive it on libvirt's test driver.
     """
 
@@ -244,7 +256,11 @@ class Manager:
         vcpus: int | None = None,
         credentials: Mapping[str, str] | None = None,
     ) -> VMInfo:
-        """Create VM *name* from base *base* (default: the base of the same name) and boot it."""
+        """Create VM *name* from base *base* (default: the base of the same name) and boot it.
+
+        A stopped VM of stagingvm's own is booted again as it is (same disk, MAC and address);
+        the creation options (base, memory, ...) apply only to a new VM.
+        """
         validate_name(name)
         base_name = validate_name(base if base is not None else name, what="base image name")
         _check_text(pr_ref, "the PR ref")
@@ -253,6 +269,15 @@ class Manager:
         _check_positive(vcpus, "vcpus")
         for cred in credentials or {}:
             vdomain.credential_entry(cred, "x")  # validates the credential name
+        if self._is_owned_and_stopped(name):
+            creating = [base, pr_ref, label, memory, vcpus, credentials or None]
+            if any(option is not None for option in creating):
+                raise ConflictError(
+                    f"VM {name} already exists (stopped); options for a new VM do not apply",
+                    hint=f"`pr-test-vm start {name}` boots it again as it is; "
+                    f"`pr-test-vm destroy {name}` first for a new one",
+                )
+            return self._start_again(name, wait=wait, keep_on_failure=keep_on_failure)
         self._refuse_existing(name)
         with self._vm_lock(name, refuse_existing=True):
             self._refuse_existing(name)
@@ -267,6 +292,41 @@ class Manager:
                 vcpus=vcpus or self.settings.vcpus,
                 credentials=dict(credentials or {}),
             )
+
+    def _is_owned_and_stopped(self, name: str) -> bool:
+        dom = vdomain.lookup(self.conn, name)
+        if dom is None:
+            return False
+        found = vdomain.facts(dom)
+        return (
+            found is not None
+            and found.metadata is not None
+            and vdomain.state(dom) in vdomain.DEAD_STATES
+        )
+
+    def _start_again(self, name: str, *, wait: bool, keep_on_failure: bool) -> VMInfo:
+        """Boot the stopped stagingvm VM *name* again; on failure it is left shut off."""
+        with self._vm_lock(name):
+            dom, found = vdomain.require_owned(self.conn, name)
+            if vdomain.state(dom) not in vdomain.DEAD_STATES:
+                raise ConflictError(
+                    f"VM {name} is already running",
+                    hint=f"`pr-test-vm ssh {name}`, or `pr-test-vm rebuild {name}` for a fresh one",
+                )
+            self._ensure_host()  # after a host reboot the network may be down
+            _domain_type, factor = self._accel()
+            net = network.require(self.conn, self.settings.network.name)
+            boot(dom, self.settings.vm_dir(name) / "console.log", progress=self.progress)
+            try:
+                if wait and found.mac is not None:
+                    self._wait_ready(dom, name, mac=found.mac, net=net, factor=factor)
+            except BaseException:
+                if keep_on_failure:
+                    self.progress.note(f"leaving {name} running for inspection")
+                else:
+                    vdomain.power_off(dom)
+                raise
+            return self._info(dom, vdomain.facts(dom), net)
 
     def _start_locked(
         self,
@@ -283,50 +343,67 @@ class Manager:
         mac: str | None = None,
         ip: str | None = None,
     ) -> VMInfo:
+        # Two things run beside the main line: the client key (loading it imports the crypto
+        # library, a noticeable part of a second in a fresh process) and libvirt's live update
+        # of the DHCP host entry (it restarts dnsmasq: ~0.5 s). The domain starts paused and
+        # runs only once its entry is in place, so its first DHCP request always finds it.
+        with ThreadPoolExecutor(2, thread_name_prefix=f"stagingvm-start-{name}") as side:
+            key_line = side.submit(self._client_key_line)
+            return self._start_with(
+                side,
+                name,
+                key_line=key_line.result,
+                base_name=base_name,
+                wait=wait,
+                keep_on_failure=keep_on_failure,
+                pr_ref=pr_ref,
+                label=label,
+                memory=memory,
+                vcpus=vcpus,
+                credentials=credentials,
+                mac=mac,
+                ip=ip,
+            )
+
+    def _start_with(
+        self,
+        side: ThreadPoolExecutor,
+        name: str,
+        *,
+        key_line: Callable[[], str],
+        base_name: str,
+        wait: bool,
+        keep_on_failure: bool,
+        pr_ref: str | None,
+        label: str | None,
+        memory: int,
+        vcpus: int,
+        credentials: dict[str, str],
+        mac: str | None,
+        ip: str | None,
+    ) -> VMInfo:
         settings = self.settings
         pool = self._ensure_host()
         base = bases.resolve(pool, settings.data_dir, base_name)
         base_vol = storage.volume_lookup(pool, base.volume)
         assert base_vol is not None  # resolve() checked it
         domain_type, factor = self._accel()
-        key_line = self._client_key_line()
-        creds = {**credentials, ROOT_KEY_CREDENTIAL: key_line}
-        if settings.ssh.user != "root":
-            creds[USER_KEY_CREDENTIAL.format(user=settings.ssh.user)] = key_line
         net = network.require(self.conn, settings.network.name)
         mac = (mac or network.new_mac(net)).lower()
         vm_dir = settings.vm_dir(name)
         console_log = vm_dir / "console.log"
-        undo = Undo()
-        try:
-            # Nothing of this name exists as a domain (we hold its lock): leftovers of an
-            # interrupted run are stale and go first.
-            shutil.rmtree(vm_dir, ignore_errors=True)
-            storage.delete_volume(pool, overlay_name(name))
-            vm_dir.mkdir(parents=True, mode=0o755)
-            undo.push("remove the VM directory", lambda: shutil.rmtree(vm_dir))
-            with self._host_lock():
-                stale = network.remove_dhcp_host(net, name=name)
-                if ip is None and stale is not None:
-                    ip = stale.ip
-                ip = network.add_dhcp_host(net, settings.network, mac=mac, name=name, ip=ip)
-            undo.push("remove the DHCP host entry", lambda: self._remove_dhcp(net, name))
-            with self.progress.phase(f"creating the overlay disk of {name}"):
-                overlay = storage.create_overlay(
-                    pool,
-                    overlay_name(name),
-                    backing=base_vol,
-                    backing_format=base.format,
-                    capacity=base.virtual_size,
-                )
-            undo.push("delete the overlay", lambda: storage.delete_volume(pool, overlay_name(name)))
-            spec = vdomain.DomainSpec(
+
+        def spec(disk: str) -> vdomain.DomainSpec:
+            creds = {**credentials, ROOT_KEY_CREDENTIAL: key_line()}
+            if settings.ssh.user != "root":
+                creds[USER_KEY_CREDENTIAL.format(user=settings.ssh.user)] = key_line()
+            return vdomain.DomainSpec(
                 name=name,
                 uuid=str(uuid.uuid4()),
                 domain_type=domain_type,
                 memory_mib=memory,
                 vcpus=vcpus,
-                disk_path=str(overlay.path()),
+                disk_path=disk,
                 network=settings.network.name,
                 mac=mac,
                 console_log=console_log,
@@ -339,27 +416,31 @@ class Manager:
                     label=label,
                 ),
             )
-            dom = self.conn.defineXML(vdomain.render_domain(spec))
-            undo.push("undefine the domain", lambda: vdomain.undefine(dom))
-            self._boot(dom, console_log)
-            undo.push("power off the domain", lambda: vdomain.power_off(dom))
-            if wait:
-                wait_until_ready(
-                    Guest(
-                        dom=dom,
-                        mac=mac,
-                        network=net,
-                        console_log=console_log,
-                        user=settings.ssh.user,
-                        key_path=settings.ssh_key_path,
-                        known_hosts=vm_dir / "known_hosts",
-                    ),
-                    timeouts=settings.timeouts,
-                    factor=factor,
-                    probes=self._probes,
-                    clock=self._clock,
-                    progress=self.progress,
+
+        undo = Undo()
+        try:
+            # Nothing of this name exists as a domain (we hold its lock): leftovers of an
+            # interrupted run are stale and go first.
+            shutil.rmtree(vm_dir, ignore_errors=True)
+            storage.delete_volume(pool, overlay_name(name))
+            _make_vm_dir(vm_dir)
+            undo.push("remove the VM directory", lambda: shutil.rmtree(vm_dir))
+            reservation = side.submit(self._reserve_address, net, name, mac, ip)
+            try:
+                dom = self._define_and_boot(
+                    name,
+                    pool=pool,
+                    base=base,
+                    base_vol=base_vol,
+                    undo=undo,
+                    spec=spec,
+                    before_run=reservation.result,
                 )
+            finally:
+                if reservation.exception() is None:  # waits for it
+                    undo.push("remove the DHCP host entry", lambda: self._remove_dhcp(net, name))
+            if wait:
+                self._wait_ready(dom, name, mac=mac, net=net, factor=factor)
         except BaseException:
             if keep_on_failure:
                 self.progress.note(f"keeping {name} for inspection: `pr-test-vm destroy {name}`")
@@ -369,23 +450,71 @@ class Manager:
             raise
         return self._info(dom, vdomain.facts(dom), net)
 
-    def _boot(self, dom: libvirt.virDomain, console_log: Path) -> None:
-        import libvirt
+    def _reserve_address(self, net: libvirt.virNetwork, name: str, mac: str, ip: str | None) -> str:
+        """The DHCP host entry of VM *name*, under the host lock; an old entry of that name
+        (left by an interrupted run) goes first and lends its address."""
+        with self._host_lock():
+            stale = network.remove_dhcp_host(net, name=name)
+            if ip is None and stale is not None:
+                ip = stale.ip
+            return network.add_dhcp_host(net, self.settings.network, mac=mac, name=name, ip=ip)
 
-        with self.progress.phase(f"starting {dom.name()}"):
-            try:
-                dom.create()
-            except libvirt.libvirtError as exc:
-                hint = None
-                if "kvm" in str(exc).lower():
-                    hint = "KVM is not usable here: use software emulation (setting accel = tcg)"
-                raise GuestFailedError(
-                    f"libvirt could not start {dom.name()}: {exc}",
-                    phase="domain start",
-                    elapsed=0.0,
-                    console_tail=consolelog.tail(console_log),
-                    hint=hint,
-                ) from exc
+    def _define_and_boot(
+        self,
+        name: str,
+        *,
+        pool: libvirt.virStoragePool,
+        base: BaseImage,
+        base_vol: libvirt.virStorageVol,
+        undo: Undo,
+        spec: Callable[[str], vdomain.DomainSpec],
+        before_run: Callable[[], object],
+    ) -> libvirt.virDomain:
+        """Overlay, definition, start; each pushes its undo step."""
+        with self.progress.phase(f"creating the overlay disk of {name}"):
+            overlay = storage.create_overlay(
+                pool,
+                overlay_name(name),
+                backing=base_vol,
+                backing_format=base.format,
+                capacity=base.virtual_size,
+            )
+        undo.push("delete the overlay", lambda: storage.delete_volume(pool, overlay_name(name)))
+        domain_spec = spec(str(overlay.path()))
+        dom = self.conn.defineXML(vdomain.render_domain(domain_spec))
+        undo.push("undefine the domain", lambda: vdomain.undefine(dom))
+        boot(dom, domain_spec.console_log, progress=self.progress, before_run=before_run)
+        undo.push("power off the domain", lambda: vdomain.power_off(dom))
+        return dom
+
+    def _wait_ready(
+        self,
+        dom: libvirt.virDomain,
+        name: str,
+        *,
+        mac: str,
+        net: libvirt.virNetwork,
+        factor: float,
+    ) -> None:
+        """Wait through the readiness phases (running, lease, banner, login) for VM *name*."""
+        vm_dir = self.settings.vm_dir(name)
+        guest = Guest(
+            dom=dom,
+            mac=mac,
+            network=net,
+            console_log=vm_dir / "console.log",
+            user=self.settings.ssh.user,
+            key_path=self.settings.ssh_key_path,
+            known_hosts=vm_dir / "known_hosts",
+        )
+        wait_until_ready(
+            guest,
+            timeouts=self.settings.timeouts,
+            factor=factor,
+            probes=self._probes,
+            clock=self._clock,
+            progress=self.progress,
+        )
 
     def _remove_dhcp(self, net: libvirt.virNetwork, name: str) -> None:
         with self._host_lock():
@@ -514,8 +643,16 @@ class Manager:
     @_libvirt_errors
     def list(self) -> list[VMInfo]:
         """stagingvm's VMs (domains with its metadata), sorted by name."""
+        import libvirt
+
         net = self._network()
-        infos = [self._info(dom, found, net) for dom, found in vdomain.owned_domains(self.conn)]
+        infos = []
+        for dom, found in vdomain.owned_domains(self.conn):
+            try:
+                infos.append(self._info(dom, found, net))
+            except libvirt.libvirtError as exc:
+                if error_code(exc) != libvirt.VIR_ERR_NO_DOMAIN:
+                    raise  # else: destroyed by another command while we listed
         return sorted(infos, key=lambda info: info.name)
 
     @_libvirt_errors

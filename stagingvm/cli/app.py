@@ -12,8 +12,12 @@ only with ``--debug``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import io
+import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -23,7 +27,7 @@ import typer
 from typer.core import TyperGroup
 
 from stagingvm import __version__
-from stagingvm.cli import fastparams
+from stagingvm.cli import fastparams, signals
 from stagingvm.cli.output import Output
 from stagingvm.cli.state import CliState
 from stagingvm.errors import (
@@ -46,6 +50,7 @@ COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_setup",
     "stagingvm.cli.cmd_test",
     "stagingvm.cli.cmd_lab",
+    "stagingvm.cli.cmd_image",
 ]
 
 HELP_OPTION_NAMES = ["-h", "--help"]
@@ -95,11 +100,15 @@ class _StagingVMGroup(TyperGroup):
                 traceback.print_exc(file=sys.stderr)
             report_error(out, exc)
             raise typer.Exit(exc.exit_code) from exc
-        except KeyboardInterrupt:
-            sys.stderr.write("\ninterrupted\n")
+        except KeyboardInterrupt as exc:
+            by = f" by {exc.args[0]}" if exc.args else ""
+            sys.stderr.write(f"\ninterrupted{by}\n")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except BrokenPipeError:
-            # stdout closed early (`pr-test-vm list | head`): not an error of ours.
+            # stdout closed early (`pr-test-vm list | head`): not an error of ours. Point
+            # stdout at /dev/null so Python's final flush does not complain about it again.
+            with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
         except Exception as exc:
             if _is_cli_control(exc):
@@ -116,6 +125,35 @@ class _StagingVMGroup(TyperGroup):
                 else "this is a bug in stagingvm: please report it with the traceback above"
             )
             raise typer.Exit(1) from exc
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is at the time (test runners swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # a log line must never break the command
+            self.handleError(record)
+
+
+def _log_to_stderr(ctx: typer.Context) -> None:
+    """With --debug, the library's log records (``stagingvm.*``) go to stderr.
+
+    Only for this invocation: the handler goes again when the command ends.
+    """
+    logger = logging.getLogger("stagingvm")
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+    def stop() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+    ctx.call_on_close(stop)
 
 
 def _show_version(value: bool) -> None:
@@ -144,7 +182,9 @@ def _root(
             help="Read this config file instead of the user's (also STAGINGVM_CONFIG).",
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks on errors and the library's log.")
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="Only errors and data; no progress.")
     ] = False,
@@ -165,6 +205,8 @@ def _root(
     \b
       pr-test-vm start pr-42 --base hermes && pr-test-vm ssh pr-42 -- uptime
     """
+    if debug:
+        _log_to_stderr(ctx)
     locations = None
     if ctx.obj is not None:  # tests seed ConfigLocations so they never read the real /etc
         from stagingvm.config import ConfigLocations
@@ -201,4 +243,5 @@ def get_app() -> typer.Typer:
 
 def main() -> None:
     """Entry point of the ``pr-test-vm`` console script."""
-    get_app()(prog_name=PROG)
+    with signals.interrupt_once():
+        get_app()(prog_name=PROG)

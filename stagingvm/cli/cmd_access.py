@@ -72,8 +72,20 @@ def ssh(
         known_hosts=ssh_target.known_hosts,
         port=ssh_target.port,
     ) as conn:
-        status = conn.interactive(list(command) if command else None)
+        status = conn.interactive(remote_argv(command))
     raise typer.Exit(status)
+
+
+def remote_argv(command: list[str] | None) -> list[str] | None:
+    """The remote command from what follows NAME, or None for an interactive shell.
+
+    With interspersed arguments off, click hands the ``--`` separator through as the first
+    word; it is ours, not the guest's (the guest's ``sh -c`` would get no script).
+    """
+    words = list(command or ())
+    if words[:1] == ["--"]:
+        words = words[1:]
+    return words or None
 
 
 def console(

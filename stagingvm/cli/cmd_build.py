@@ -1,9 +1,11 @@
 """``pr-test-vm build``: make a base image that VMs start from.
 
-Two forms share the verb. ``--image PATH --name NAME`` imports a ready qcow2 (or raw) disk
-as a read-only base volume. A positional TARGET (``FLAKE#HOST`` or a ``configuration.nix``)
-is built with nix by ``stagingvm.nixbuild.build_target``; that module is imported only
-when a TARGET is given, so this verb works (and ``--help`` stays fast) without it.
+Three forms share the verb. ``--image PATH --name NAME`` imports a ready qcow2 (or raw) disk
+as a read-only base volume. ``--recipe NAME`` builds one of the image builder's recipes
+(``tiny``, ``debian``, the policy lab's ``design-a``/``design-b``/``hardened``) and imports it.
+A positional TARGET (``FLAKE#HOST`` or a ``configuration.nix``) is built with nix by
+``stagingvm.nixbuild.build_target``; that module is imported only when a TARGET is given, so
+this verb works (and ``--help`` stays fast) without it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def build(
     target: Annotated[
         str | None,
         typer.Argument(
-            metavar="[TARGET]",
+            metavar="TARGET",
             help="What nix builds: FLAKE#HOST or a path to a configuration.nix.",
             show_default=False,
         ),
@@ -52,37 +54,79 @@ def build(
         str | None,
         typer.Option("--name", metavar="NAME", help="Name of the base image to create."),
     ] = None,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe",
+            metavar="RECIPE",
+            help="Build this image recipe (see `pr-test-vm image list`) and import it.",
+        ),
+    ] = None,
+    nix_option: Annotated[
+        list[str] | None,
+        typer.Option("--nix-option", metavar="KEY=VALUE", help="Passed to nix as --option."),
+    ] = None,
+    out_link: Annotated[
+        Path | None,
+        typer.Option(
+            "--out-link",
+            metavar="PATH",
+            help="GC root for the built image [default: DATA_DIR/gcroots/NAME].",
+        ),
+    ] = None,
+    nixpkgs: Annotated[
+        Path | None,
+        typer.Option("--nixpkgs", metavar="PATH", help="nixpkgs for a classic configuration."),
+    ] = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the base image as JSON on stdout.")
     ] = False,
 ) -> None:
     """Make a base image that VMs start from.
 
-    With --image, import a ready disk image as a read-only base volume named NAME. With a
-    TARGET, build that NixOS configuration with nix and import the result. The base's name
-    is printed on stdout.
+    With --image, import a ready disk image as a read-only base volume named NAME. With
+    --recipe, build one of stagingvm's own guest images (cached by recipe hash) and import
+    it. With a TARGET, build that NixOS configuration with nix and import the result. The
+    base's name is printed on stdout.
 
     Example:
 
     \b
       pr-test-vm build --image ./nixos.qcow2 --name hermes
+      pr-test-vm build --recipe design-b --name demo
       pr-test-vm build .#lazyworkhorse --name hermes
     """
     state = cli_state(ctx)
     if name is not None:
         validate_name(name, what="base image name")
-    if target is not None and image is not None:
+    given = [x for x in (target, image, recipe) if x is not None]
+    if len(given) > 1:
         raise InvalidInputError(
-            "give either a TARGET to build or --image to import, not both",
-            hint="`pr-test-vm build --help` shows both forms",
+            "give one of a TARGET to build, --image to import or --recipe, not several",
+            hint="`pr-test-vm build --help` shows the three forms",
         )
-    if target is None and image is None:
+    if not given:
         raise InvalidInputError(
-            "nothing to build: give a TARGET (FLAKE#HOST) or --image PATH",
+            "nothing to build: give a TARGET (FLAKE#HOST), --image PATH or --recipe NAME",
             hint="example: pr-test-vm build --image ./nixos.qcow2 --name hermes",
         )
+    if target is None and (nix_option or out_link is not None or nixpkgs is not None):
+        raise InvalidInputError(
+            "--nix-option, --out-link and --nixpkgs apply only to a nix TARGET",
+            hint="example: pr-test-vm build .#lazyworkhorse --nix-option cores=2",
+        )
 
-    if image is not None:
+    if recipe is not None:
+        from stagingvm.images import build_image, get_recipe
+
+        spec = get_recipe(recipe)
+        disk = build_image(spec, state.settings, progress=state.out.progress())
+        base = state.manager().import_base(
+            disk,
+            name if name is not None else validate_name(recipe, what="base image name"),
+            source_key=f"recipe:{disk.parent.name}",
+        )
+    elif image is not None:
         if name is None:
             raise InvalidInputError(
                 "--image needs --name",
@@ -104,7 +148,17 @@ def build(
                 hint="build the image yourself and use `pr-test-vm build --image PATH --name NAME`",
             ) from None
         progress = state.out.progress()
-        result = nixbuild.build_target(target, state.settings, name=name, progress=progress)
+        from stagingvm.nixexpr import parse_nix_option
+
+        result = nixbuild.build_target(
+            target,
+            state.settings,
+            name=name,
+            nix_options=[parse_nix_option(o) for o in nix_option or ()],
+            out_link=out_link,
+            nixpkgs=nixpkgs,
+            progress=progress,
+        )
         base = nixbuild.import_result(result, state.manager(), progress=progress)
 
     if json_out:

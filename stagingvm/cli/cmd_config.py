@@ -32,8 +32,11 @@ def config(
         state.out.json(doc)
         return
     files = doc["files"]
-    state.out.info("config files read: " + (", ".join(files) if files else "none"))
-    render.print_config(state.out.stdout_console(), doc)
+    if files:
+        state.out.info("config files read: " + ", ".join(files))
+    else:
+        state.out.info("config files read: none (looked for " + ", ".join(doc["searched"]) + ")")
+    render.print_config(state.out, doc)
 
 
 def register(app: typer.Typer) -> None:

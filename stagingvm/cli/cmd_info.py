@@ -37,7 +37,7 @@ def list_vms(
     if not docs:
         state.out.info("no stagingvm VMs; start one with: pr-test-vm start NAME --base BASE")
         return
-    render.print_list(state.out.stdout_console(), docs)
+    render.print_list(state.out, docs)
 
 
 def status(

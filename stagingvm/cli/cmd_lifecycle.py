@@ -13,7 +13,7 @@ import typer
 
 from stagingvm.cli import render
 from stagingvm.cli.state import cli_state
-from stagingvm.errors import NotFoundError
+from stagingvm.errors import InvalidInputError, NotFoundError
 from stagingvm.names import validate_name
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Name of the VM.", show_default=False)]
@@ -22,9 +22,25 @@ WaitOpt = Annotated[
     bool,
     typer.Option(
         "--wait/--no-wait",
-        help="Wait until SSH login works (phases: running, DHCP lease, SSH banner, login).",
+        help="Wait until SSH login works (phases: running, DHCP lease, SSH banner, login) "
+        "and pin the VM's SSH host key; without it `ssh` refuses the unpinned key.",
     ),
 ]
+
+
+def check_option(flag: str, key: str, value: float | None) -> None:
+    """Check a per-command option with the same rule as its setting *key* (exit 2 if bad).
+
+    Done here rather than with Typer's min/max, whose checks import Pydantic (see fastparams).
+    """
+    if value is None:
+        return
+    from stagingvm.config_keys import SPECS_BY_KEY
+
+    check = SPECS_BY_KEY[key].check
+    problem = check(value) if check is not None else None
+    if problem is not None:
+        raise InvalidInputError(f"{flag}: {problem}")
 
 
 def start(
@@ -55,12 +71,12 @@ def start(
     memory: Annotated[
         int | None,
         typer.Option(
-            "--memory", metavar="MIB", min=64, max=1048576, help="Memory in MiB [default: config]."
+            "--memory", metavar="MIB", help="Memory in MiB, 64-1048576 [default: config]."
         ),
     ] = None,
     vcpus: Annotated[
         int | None,
-        typer.Option("--vcpus", metavar="N", min=1, max=256, help="vCPUs [default: config]."),
+        typer.Option("--vcpus", metavar="N", help="vCPUs, 1-256 [default: config]."),
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -78,6 +94,8 @@ def start(
     validate_name(name)
     if base is not None:
         validate_name(base, what="base image name")
+    check_option("--memory", "memory", memory)
+    check_option("--vcpus", "vcpus", vcpus)
     state = cli_state(ctx)
     if image is not None and not image.is_file():
         raise NotFoundError(f"image file {image} does not exist or is not a file")
@@ -113,7 +131,6 @@ def stop(
         typer.Option(
             "--timeout",
             metavar="SECONDS",
-            min=0.1,
             help="How long to wait for the guest to shut down [default: timeouts.shutdown].",
         ),
     ] = None,
@@ -122,8 +139,8 @@ def stop(
 
     Waits up to --timeout for the guest to power off, then fails with a hint.
 
-    The VM stays defined with its disk; `start` is not needed again, use `rebuild` for a
-    fresh disk or `destroy` to remove it.
+    The VM stays defined with its disk: `rebuild` gives it a fresh disk from its base,
+    `destroy` removes it.
 
     Example:
 
@@ -131,6 +148,7 @@ def stop(
       pr-test-vm stop pr-42 --timeout 30
     """
     validate_name(name)
+    check_option("--timeout", "timeouts.shutdown", timeout)
     state = cli_state(ctx)
     state.manager().stop(name, force=force, timeout=timeout)
     state.out.info(f"{name} is shut off")

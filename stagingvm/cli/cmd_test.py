@@ -10,18 +10,13 @@ and prints.
 from __future__ import annotations
 
 import os
-import secrets
-import signal
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
 
 from stagingvm.cli.ci_env import pr_and_commit
+from stagingvm.cli.signals import interrupt_once
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
 from stagingvm.names import validate_name
@@ -41,6 +36,14 @@ def test(
     image: Annotated[
         Path | None,
         typer.Option("--image", metavar="PATH", help="Test this disk image instead of building."),
+    ] = None,
+    recipe: Annotated[
+        str | None,
+        typer.Option(
+            "--recipe",
+            metavar="RECIPE",
+            help="Test an image of stagingvm's own builder (e.g. design-b) instead of building.",
+        ),
     ] = None,
     name: Annotated[
         str | None,
@@ -100,19 +103,26 @@ def test(
     \b
       pr-test-vm test .#lazyworkhorse --policy policy.toml \\
           --junit report.xml --markdown summary.md
+      pr-test-vm test --recipe design-b --policy builtin:ai-worker
     """
+    import secrets
+
     from stagingvm.ci_policy import CheckPolicy
     from stagingvm.ci_run import ReportPaths, RunRequest, run_test, vm_name_for
     from stagingvm.nixexpr import GuestOptions, parse_nix_option
 
     state = cli_state(ctx)
-    if (target is None) == (image is None):
+    if sum(x is not None for x in (target, image, recipe)) != 1:
         raise InvalidInputError(
-            "give either a TARGET to build or --image to test, not both or neither",
+            "give exactly one of a TARGET to build, --image or --recipe",
             hint="example: pr-test-vm test .#lazyworkhorse --policy policy.toml",
         )
     if image is not None and not image.is_file():
         raise NotFoundError(f"image file {image} does not exist")
+    if recipe is not None:
+        from stagingvm.images import get_recipe
+
+        recipe_spec = get_recipe(recipe)  # an unknown recipe fails before anything is made
     # The policy loads before anything is built: a typo must not cost a 20-minute build.
     runner = CheckPolicy.load(
         policy, state.settings, state.manager(), progress=state.out.progress()
@@ -135,8 +145,12 @@ def test(
         guest=GuestOptions(users=tuple(dict.fromkeys([runner.user, *(user or ())]))),
         pr_ref=f"PR #{pr or env_pr}" if (pr or env_pr) else None,
     )
+    if recipe is not None:
+        from stagingvm.images import build_image
+
+        image = build_image(recipe_spec, state.settings, progress=state.out.progress())
     state.out.info(f"test VM: {vm_name}")
-    with _interrupt_handlers():
+    with interrupt_once():
         outcome = run_test(
             request, state.settings, state.manager(), runner, progress=state.out.progress()
         )
@@ -146,33 +160,6 @@ def test(
         state.out.json(outcome.to_json())
     outcome.raise_for_verdict()
     state.out.info(f"passed: every restriction held on {vm_name} ({outcome.summary})")
-
-
-@contextmanager
-def _interrupt_handlers() -> Iterator[None]:
-    """While the run lasts: SIGINT and SIGTERM raise KeyboardInterrupt once.
-
-    The first signal stops the run (and the library then destroys the VM and writes the
-    reports); later ones only say that clean-up is under way, so an impatient second Ctrl-C
-    or a CI runner's repeated SIGTERM cannot leave a VM behind. SIGINT gets Python's handler
-    even if the process started with it ignored (as background CI steps often do), which the
-    run's global time-out relies on.
-    """
-    fired = False
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        nonlocal fired
-        if not fired:
-            fired = True
-            raise KeyboardInterrupt
-        sys.stderr.write(f"{signal.Signals(signum).name}: cleaning up, please wait\n")
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def register(app: typer.Typer) -> None:

@@ -101,6 +101,37 @@ class Output:
         """Exactly one JSON document on stdout."""
         self.data(json.dumps(document, indent=2, sort_keys=True, default=str))
 
+    def table(
+        self, columns: Sequence[str], rows: Sequence[Sequence[str]], *, right: Sequence[str] = ()
+    ) -> None:
+        """A table on stdout: Rich on a terminal; plain aligned columns when piped.
+
+        Piped output has no box characters and no trailing blanks, so `grep`, `awk` and
+        `column` work on it, and Rich is not imported at all.
+        """
+        if _is_tty(sys.stdout):
+            from rich import box
+            from rich.table import Table
+
+            table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+            for column in columns:
+                table.add_column(
+                    column, no_wrap=True, justify="right" if column in right else "left"
+                )
+            for row in rows:
+                table.add_row(*row)
+            self.stdout_console().print(table)
+            return
+        widths = [max(len(str(cell)) for cell in col) for col in zip(columns, *rows, strict=True)]
+        lines = []
+        for row in [list(columns), *rows]:
+            cells = [
+                str(cell).rjust(width) if column in right else str(cell).ljust(width)
+                for column, cell, width in zip(columns, row, widths, strict=True)
+            ]
+            lines.append("   ".join(cells).rstrip())
+        self.data("\n".join(lines))
+
     def stdout_console(self) -> Console:
         """A Rich console on stdout for tables (plain text when piped)."""
         from rich.console import Console

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from stagingvm.cli.output import Output
 
 DASH = "-"
 
@@ -102,16 +102,8 @@ def list_rows(docs: Sequence[Mapping[str, Any]], now: dt.datetime | None = None)
     ]
 
 
-def print_list(console: Console, docs: Sequence[Mapping[str, Any]]) -> None:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in LIST_COLUMNS:
-        table.add_column(column, no_wrap=True, justify="right" if column == "VCPUS" else "left")
-    for row in list_rows(docs):
-        table.add_row(*row)
-    console.print(table)
+def print_list(out: Output, docs: Sequence[Mapping[str, Any]]) -> None:
+    out.table(LIST_COLUMNS, list_rows(docs), right=("VCPUS",))
 
 
 # Known fields of VMInfo.to_json(): label shown and how the value reads for people.
@@ -154,18 +146,12 @@ def status_lines(doc: Mapping[str, Any]) -> list[str]:
     return [f"{label + ':':<{width + 1}} {value}" for label, value in rows]
 
 
-def print_config(console: Console, doc: Mapping[str, Any]) -> None:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in ("KEY", "VALUE", "SOURCE"):
-        table.add_column(column, no_wrap=column != "SOURCE")
+def print_config(out: Output, doc: Mapping[str, Any]) -> None:
+    rows = []
     for key, entry in doc["settings"].items():
         value = entry["value"]
-        shown = "(unset)" if value is None else str(value)
         source = (
             entry["source"] if entry["detail"] is None else f"{entry['source']} {entry['detail']}"
         )
-        table.add_row(key, shown, source)
-    console.print(table)
+        rows.append([key, "(unset)" if value is None else str(value), source])
+    out.table(("KEY", "VALUE", "SOURCE"), rows)

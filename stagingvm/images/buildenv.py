@@ -45,6 +45,8 @@ MBR_CANDIDATES = (
 )
 
 LOG_TAIL_LINES = 30
+# What debootstrap says when the mirror does not answer.
+_MIRROR_UNREACHABLE = "Failed getting release file"
 
 # A PATH that finds the usual tools even when stagingvm runs from a minimal environment.
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -144,9 +146,16 @@ class BuildContext:
         self.log(f"FAILED: {message}")
         if self._log is not None:
             self._log.flush()
+        tail = read_tail(self.log_path)
+        if hint is None and any(_MIRROR_UNREACHABLE in line for line in tail):
+            hint = (
+                f"the Debian mirror {self.recipe.mirror} cannot be reached from here "
+                "(inside the lab's network namespace there is no route out: build images "
+                f"outside it first); full build log: {self.log_path}"
+            )
         return BuildError(
             f"building image {self.recipe.name!r} failed: {message}",
-            log_tail=read_tail(self.log_path),
+            log_tail=tail,
             hint=hint or f"full build log: {self.log_path}",
         )
 

@@ -1,9 +1,10 @@
 """The ``debian`` recipe: Debian 12 with systemd, openssh-server, sudo, qemu-guest-agent.
 
-Made to boot fast and fail fast under software emulation: systemd-networkd does DHCP on
-``en*``/``eth*`` (client id = MAC, so copies of one image never share a lease), nothing
-waits for network-online, timers that do housekeeping are masked, the journal lives in
-memory, and units give up after 45 s instead of 90.
+Made to boot fast and fail fast under software emulation (no libpam-systemd: an SSH login
+does not wait for a systemd user manager to start, which takes seconds under TCG).
+systemd-networkd does DHCP on ``en*``/``eth*`` (client id = MAC, so copies of one image
+never share a lease), nothing waits for network-online, timers that do housekeeping are
+masked, the journal lives in memory, and units give up after 45 s instead of 90.
 
 No key is baked in. Root's key arrives at boot as the SMBIOS OEM string
 ``io.systemd.credential:ssh.authorized_keys.root=KEY`` (systemd's own tmpfiles
@@ -28,11 +29,10 @@ BASE_PACKAGES = (
     "systemd-sysv",
     "udev",
     "dbus",
-    "libpam-systemd",
     "openssh-server",
     "sudo",
     "qemu-guest-agent",
-    "linux-image-amd64",
+    "linux-image-cloud-amd64",
     "iproute2",
     "ca-certificates",
     "procps",
@@ -116,6 +116,10 @@ MODPROBE_CONF = "".join(
     f"blacklist {m}\n" for m in ("pcspkr", "floppy", "joydev", "serio_raw", "bochs")
 )
 
+# docker and containerd start after sshd: under TCG they would otherwise take the CPU
+# while sshd starts, and the VM counts as ready when SSH answers.
+AFTER_SSH = "[Unit]\nAfter=ssh.service\n"
+
 MASKED_UNITS = (
     "systemd-networkd-wait-online.service",
     "apt-daily.timer",
@@ -124,6 +128,18 @@ MASKED_UNITS = (
     "e2scrub_reap.service",
     "fstrim.timer",
     "systemd-timesyncd.service",
+    # Static module loads and debug mounts a test guest never uses: each is a unit to
+    # start, and a modprobe costs seconds under TCG.
+    "modprobe@drm.service",
+    "modprobe@efi_pstore.service",
+    "modprobe@fuse.service",
+    "modprobe@loop.service",
+    "modprobe@dm_mod.service",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "sys-fs-fuse-connections.mount",
+    # The serial console has its own getty (serial-getty@ttyS0, from console=ttyS0).
+    "getty@tty1.service",
 )
 
 # Run once in the chroot: a busybox tree for `docker import`, with relative applet links
@@ -151,62 +167,61 @@ def debian(
     extra_packages: tuple[str, ...] = (),
     size_mb: int | None = None,
 ) -> Recipe:
-    """Debian 12 guest; ``docker=True`` adds docker.io and a local busybox image."""
-    files = [
-        FileSpec("/etc/systemd/network/20-stagingvm.network", NETWORK.encode()),
-        FileSpec("/etc/systemd/system.conf.d/stagingvm.conf", SYSTEM_CONF.encode()),
-        FileSpec("/etc/systemd/journald.conf.d/stagingvm.conf", JOURNALD_CONF.encode()),
-        FileSpec("/etc/ssh/sshd_config.d/stagingvm.conf", SSHD_CONF.encode()),
-        FileSpec("/etc/initramfs-tools/conf.d/stagingvm.conf", INITRAMFS_CONF.encode()),
-        FileSpec("/etc/initramfs-tools/modules", INITRAMFS_MODULES.encode()),
-        FileSpec("/etc/modprobe.d/stagingvm.conf", MODPROBE_CONF.encode()),
-    ]
-    commands: list[tuple[str, ...]] = [
-        ("systemctl", "enable", "systemd-networkd.service"),
-        ("systemctl", "mask", *MASKED_UNITS),
-        ("update-initramfs", "-u", "-k", "all"),
-    ]
-    packages = BASE_PACKAGES + tuple(extra_packages)
-    # loglevel=4: kernel warnings and errors on the console, not every driver's hello
-    # (each console line is slow under TCG); systemd's status lines stay.
-    cmdline: tuple[str, ...] = ("loglevel=4",)
-    if docker:
-        packages += DOCKER_PACKAGES
-        cmdline += ("apparmor=0",)
-        files += [
-            FileSpec(
-                "/usr/local/lib/stagingvm/docker-import-busybox",
-                DOCKER_IMPORT_SCRIPT.encode(),
-                0o755,
-            ),
-            FileSpec(
-                "/usr/local/lib/stagingvm/make-busybox-rootfs",
-                MAKE_BUSYBOX_ROOTFS.encode(),
-                0o755,
-            ),
+    """Debian 12 guest; ``docker=True`` adds docker.io and a local busybox image.
+
+    The docker variant is layered on the plain one, so both share one debootstrap.
+    """
+    base = Recipe(
+        name="debian",
+        builder="rootfs",
+        suite=suite,
+        mirror=mirror,
+        packages=BASE_PACKAGES + tuple(extra_packages),
+        # loglevel=4: kernel warnings and errors on the console, not every driver's hello
+        # (each console line is slow under TCG); systemd's status lines stay.
+        cmdline=("loglevel=4",),
+        files=(
+            FileSpec("/etc/systemd/network/20-stagingvm.network", NETWORK.encode()),
+            FileSpec("/etc/systemd/system.conf.d/stagingvm.conf", SYSTEM_CONF.encode()),
+            FileSpec("/etc/systemd/journald.conf.d/stagingvm.conf", JOURNALD_CONF.encode()),
+            FileSpec("/etc/ssh/sshd_config.d/stagingvm.conf", SSHD_CONF.encode()),
+            FileSpec("/etc/initramfs-tools/conf.d/stagingvm.conf", INITRAMFS_CONF.encode()),
+            FileSpec("/etc/initramfs-tools/modules", INITRAMFS_MODULES.encode()),
+            FileSpec("/etc/modprobe.d/stagingvm.conf", MODPROBE_CONF.encode()),
+        ),
+        commands=(
+            ("systemctl", "enable", "systemd-networkd.service"),
+            ("systemctl", "mask", *MASKED_UNITS),
+            ("update-initramfs", "-u", "-k", "all"),
+        ),
+        size_mb=2048 if size_mb is None or docker else size_mb,
+        hostname="stagingvm-debian",
+        description="Debian 12 + systemd, openssh-server, sudo, qemu-guest-agent",
+    )
+    if not docker:
+        return base
+    lib = "/usr/local/lib/stagingvm"
+    return base.layered(
+        "debian-docker",
+        packages=DOCKER_PACKAGES,
+        cmdline=("apparmor=0",),
+        files=(
+            FileSpec(f"{lib}/docker-import-busybox", DOCKER_IMPORT_SCRIPT.encode(), 0o755),
+            FileSpec(f"{lib}/make-busybox-rootfs", MAKE_BUSYBOX_ROOTFS.encode(), 0o755),
             FileSpec(
                 "/etc/systemd/system/stagingvm-docker-import.service",
                 DOCKER_IMPORT_UNIT.encode(),
             ),
-        ]
-        commands += [
-            ("/usr/local/lib/stagingvm/make-busybox-rootfs",),
+            FileSpec("/etc/systemd/system/docker.service.d/stagingvm.conf", AFTER_SSH.encode()),
+            FileSpec("/etc/systemd/system/containerd.service.d/stagingvm.conf", AFTER_SSH.encode()),
+        ),
+        commands=(
+            (f"{lib}/make-busybox-rootfs",),
             ("systemctl", "enable", "docker.service", "stagingvm-docker-import.service"),
-        ]
-    return Recipe(
-        name="debian-docker" if docker else "debian",
-        builder="rootfs",
-        suite=suite,
-        mirror=mirror,
-        packages=packages,
-        cmdline=cmdline,
-        files=tuple(files),
-        commands=tuple(commands),
-        size_mb=size_mb or (4096 if docker else 2048),
-        hostname="stagingvm-debian",
-        description="Debian 12 + systemd, openssh-server, sudo, qemu-guest-agent"
-        + (", docker.io with a local busybox image" if docker else ""),
-    )
+        ),
+        size_mb=size_mb or 4096,
+        description=base.description + ", docker.io with a local busybox image",
+    ).with_changes(keep_rootfs=True)  # the policy lab's designs build on it
 
 
 def debian_docker(**options: object) -> Recipe:

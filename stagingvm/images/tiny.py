@@ -16,10 +16,11 @@ boots exactly like every other image.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import json
 import os
 import re
-import stat
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -31,7 +32,7 @@ from stagingvm.images.mounts import remove_tree
 from stagingvm.images.recipe import DEFAULT_MIRROR, DEFAULT_SUITE, FileSpec, Recipe
 from stagingvm.images.registry import DISK_TOOLS, register_builder, register_recipe
 
-PACKAGES = ("linux-image-amd64", "busybox-static", "dropbear-bin")
+PACKAGES = ("linux-image-cloud-amd64", "busybox-static", "dropbear-bin")
 MODULES = ("virtio_pci", "virtio_net", "virtio_blk", "virtio_console", "button", "evdev")
 HOSTNAME = "stagingvm-tiny"
 HOST_KEY = "/etc/dropbear/dropbear_ed25519_host_key"
@@ -70,22 +71,42 @@ def tiny(*, suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR) -> Recipe:
     )
 
 
+def download_key(recipe: Recipe) -> str:
+    """What decides which .deb files a tiny build needs: suite, mirror, variant, packages."""
+    blob = json.dumps([recipe.suite, recipe.mirror, recipe.variant, list(recipe.packages)])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def fetch_debs(ctx: BuildContext) -> dict[str, Path]:
-    """Download the recipe's packages and their dependencies; return {package: .deb}."""
+    """The recipe's packages and their dependencies as {package: .deb}.
+
+    The downloaded set is kept in ``<images_dir>/.cache/tiny-<key>/``, so a variant of
+    the tiny recipe with other files or modules (the e2e tests make several) builds
+    without the network, e.g. inside the lab's namespace. Remove that directory to fetch
+    newer packages.
+    """
     recipe = ctx.recipe
-    target = ctx.workdir / "download"
-    with ctx.progress.phase("downloading kernel, busybox and dropbear packages"):
-        ctx.run(
-            [
-                "debootstrap", "--download-only", f"--variant={recipe.variant}",
-                f"--cache-dir={ctx.deb_cache}", "--include=" + ",".join(recipe.packages),
-                recipe.suite, str(target), recipe.mirror,
-            ]
-        )  # fmt: skip
+    cached = ctx.settings.images_dir / ".cache" / f"tiny-{download_key(recipe)}"
+    if not (cached / "debootstrap" / "debpaths").is_file():
+        target = ctx.workdir / "download"
+        with ctx.progress.phase("downloading kernel, busybox and dropbear packages"):
+            ctx.run(
+                [
+                    "debootstrap", "--download-only", f"--variant={recipe.variant}",
+                    f"--cache-dir={ctx.deb_cache}", "--include=" + ",".join(recipe.packages),
+                    recipe.suite, str(target), recipe.mirror,
+                ]
+            )  # fmt: skip
+        try:
+            target.rename(cached)
+        except OSError:
+            remove_tree(target)  # another build stored the same set first
+    else:
+        ctx.log(f"using the packages downloaded before in {cached}")
     debs: dict[str, Path] = {}
-    for line in (target / "debootstrap" / "debpaths").read_text().splitlines():
+    for line in (cached / "debootstrap" / "debpaths").read_text().splitlines():
         pkg, _, path = line.partition(" ")
-        debs[pkg] = target / path.lstrip("/")
+        debs[pkg] = cached / path.lstrip("/")
     return debs
 
 
@@ -205,7 +226,7 @@ def build_tiny(ctx: BuildContext) -> None:
         vmlinuz = staging / "boot" / f"vmlinuz-{kver}"
         (boot / "boot/vmlinuz").write_bytes(vmlinuz.read_bytes())
         for f in (boot / "boot").iterdir():
-            f.chmod(stat.S_IMODE(0o644))
+            f.chmod(0o644)
     ctx.facts["kernel"] = kver
     ctx.facts["initrd_bytes"] = (boot / "boot/initrd.img").stat().st_size
     disk.assemble(
@@ -218,7 +239,7 @@ def build_tiny(ctx: BuildContext) -> None:
         cmdline=ctx.recipe.full_cmdline(),
         label="stagingvm-tiny",
     )
-    for tree in (staging, initrd_tree, boot, ctx.workdir / "download"):
+    for tree in (staging, initrd_tree, boot):
         remove_tree(tree)
 
 

@@ -30,13 +30,18 @@ class Daemon:
     comm: str
     argv: Sequence[str]
     pid_file: Path
+    # Does it create networks? libvirtd does (bridges, dnsmasq): it must run inside the
+    # namespace. virtlogd only writes logs through a socket file: one outside serves the lab.
+    network_facing: bool = True
 
     @property
     def name(self) -> str:
         return self.comm
 
 
-VIRTLOGD = Daemon("virtlogd", ("virtlogd", "--daemon"), Path("/run/virtlogd.pid"))
+VIRTLOGD = Daemon(
+    "virtlogd", ("virtlogd", "--daemon"), Path("/run/virtlogd.pid"), network_facing=False
+)
 LIBVIRTD = Daemon("libvirtd", ("libvirtd", "--daemon"), Path("/run/libvirtd.pid"))
 LAB_DAEMONS = (VIRTLOGD, LIBVIRTD)
 """In start order: libvirtd needs virtlogd for every domain's console log."""
@@ -115,6 +120,17 @@ def ensure(daemon: Daemon, namespace: str, *, timeout: float = 15.0) -> DaemonSt
     now = state(daemon, namespace)
     if now.in_namespace:
         return DaemonState(daemon.name, now.pid, True, "adopted")
+    if now.pid is not None and not daemon.network_facing:
+        return DaemonState(
+            daemon.name,
+            now.pid,
+            False,
+            "adopted",
+            [
+                f"{daemon.name} (pid {now.pid}) runs outside the namespace: harmless, it only "
+                "writes logs; the lab uses it"
+            ],
+        )
     if now.pid is not None:
         raise LabError(
             f"{daemon.name} (pid {now.pid}) runs outside the lab namespace {namespace!r}",

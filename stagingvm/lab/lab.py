@@ -61,9 +61,12 @@ class LabStatus:
 
     @property
     def ready(self) -> bool:
+        by_name = {d.name: d for d in self.daemons}
         return (
             self.namespace_exists
-            and all(d.in_namespace for d in self.daemons)
+            and all(d.running for d in self.daemons)
+            and by_name.get("libvirtd") is not None
+            and by_name["libvirtd"].in_namespace
             and self.libvirt_answers
         )
 
@@ -110,12 +113,14 @@ def status(namespace: str = DEFAULT_NAMESPACE, *, uri: str = LAB_URI) -> LabStat
     netns.validate_namespace(namespace)
     states = [daemons.state(d, namespace) for d in daemons.LAB_DAEMONS]
     result = LabStatus(namespace, netns.exists(namespace), states, str(SOCKET), False)
-    for d in states:
+    for daemon, d in zip(daemons.LAB_DAEMONS, states, strict=True):
         if d.pid is not None and not d.in_namespace:
-            result.notes.append(
-                f"{d.name} (pid {d.pid}) runs OUTSIDE the namespace: its VM networks would be "
-                "on the host network"
+            why = (
+                "its VM networks would be on the host network"
+                if daemon.network_facing
+                else "harmless, it only writes logs"
             )
+            result.notes.append(f"{d.name} (pid {d.pid}) runs OUTSIDE the namespace: {why}")
     conn = _try_connect(uri)
     if conn is not None:
         result.libvirt_answers = True
@@ -125,10 +130,13 @@ def status(namespace: str = DEFAULT_NAMESPACE, *, uri: str = LAB_URI) -> LabStat
 
 
 def wait_for_libvirt(uri: str, timeout: float) -> libvirt.virConnect:
-    """Connect to *uri*, retrying until the freshly started daemon answers."""
+    """Connect to *uri*, retrying until the freshly started daemon answers.
+
+    No ``forget`` here: ``connect`` already replaces a cached connection that died, and closing
+    a live one would pull it from under everyone else in the process who holds it.
+    """
     import time
 
-    forget(uri)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -141,7 +149,6 @@ def wait_for_libvirt(uri: str, timeout: float) -> libvirt.virConnect:
                     f"libvirtd runs but {uri} did not answer within {timeout:g} s: {exc}",
                     hint=f"check {SOCKET} and libvirtd's log (/var/log/libvirt/libvirtd.log)",
                 ) from exc
-            forget(uri)
             time.sleep(0.1)
 
 
@@ -179,7 +186,7 @@ def up(
 ) -> LabStatus:
     """Create (or adopt) the lab: namespace with ``lo`` up, virtlogd, libvirtd, answering socket."""
     netns.validate_namespace(namespace)
-    for daemon in daemons.LAB_DAEMONS:
+    for daemon in (d for d in daemons.LAB_DAEMONS if d.network_facing):
         stray = (
             daemons.outside(daemon, namespace)
             if netns.exists(namespace)
@@ -203,6 +210,7 @@ def up(
             got = daemons.ensure(daemon, namespace, timeout=timeout)
         states.append(got)
         notes.append(f"{got.action} {got.name} (pid {got.pid})")
+        notes += got.notes
     with progress.phase(f"waiting for libvirt to answer at {uri}"):
         conn = wait_for_libvirt(uri, timeout)
     started = any(s.action == "started" and s.name == "libvirtd" for s in states)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import logging
 import shlex
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -115,8 +116,13 @@ class GuestSSH:
         timeout: float = 10.0,
         record_first_key: bool = False,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
+        sock: socket.socket | None = None,
     ) -> GuestSSH:
         """Connect, verify the host key, log in as *user* with the key at *key_path*.
+
+        *sock*: an already connected socket to *host* to use instead of a new connection
+        (e.g. :class:`stagingvm.ssh.probe.ReplaySocket` from the banner probe); the session
+        closes it, but if this raises the caller must close it.
 
         Raises HostKeyError (key unknown or changed), SSHAuthError (key refused),
         SSHConnectError (anything else on the way: refused, timed out, protocol error).
@@ -155,6 +161,7 @@ class GuestSSH:
                 channel_timeout=timeout,
                 allow_agent=False,
                 look_for_keys=False,
+                sock=sock,
             )
         except paramiko.BadHostKeyException as exc:
             client.close()

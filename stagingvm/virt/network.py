@@ -122,19 +122,19 @@ def _persistent_xml(network: libvirt.virNetwork) -> str:
 
 
 def _check_subnet(
-    conn: libvirt.virConnect, net: NetworkSettings, *, active_only: bool, routes_path: Path
+    conn: libvirt.virConnect,
+    net: NetworkSettings,
+    subnet: ipaddress.IPv4Network,
+    *,
+    active_only: bool,
+    routes_path: Path,
 ) -> None:
     others = [
         (other.name(), str(other.XMLDesc(0)))
         for other in conn.listAllNetworks()
         if other.name() != net.name and (other.isActive() or not active_only)
     ]
-    check_overlap(
-        layout(net).subnet,
-        networks=others,
-        routes=host_routes(routes_path),
-        own_bridge=net.bridge,
-    )
+    check_overlap(subnet, networks=others, routes=host_routes(routes_path), own_bridge=net.bridge)
 
 
 def ensure_network(
@@ -154,7 +154,7 @@ def ensure_network(
     network = lookup(conn, net.name)
     differences: list[str] = []
     if network is None:
-        _check_subnet(conn, net, active_only=False, routes_path=routes_path)
+        _check_subnet(conn, net, layout(net).subnet, active_only=False, routes_path=routes_path)
         with progress.phase(f"defining network {net.name}"):
             network = conn.networkDefineXML(wanted)
     else:
@@ -162,12 +162,35 @@ def ensure_network(
         for line in differences:
             progress.note(f"network {net.name} differs from the settings: {line}")
     if not network.isActive():
-        _check_subnet(conn, net, active_only=True, routes_path=routes_path)
+        # The subnet it is defined with, which may have drifted from the settings.
+        subnet = (defined_layout(network) or layout(net)).subnet
+        _check_subnet(conn, net, subnet, active_only=True, routes_path=routes_path)
         with progress.phase(f"starting network {net.name}"):
             network.create()
     if not network.autostart():
         network.setAutostart(1)
     return differences
+
+
+def defined_layout(network: libvirt.virNetwork) -> Layout | None:
+    """The addresses the network really has (they win over settings that drifted from them)."""
+    root = xmlrender.parse(_persistent_xml(network))
+    ip = root.find("ip")
+    rng = root.find("ip/dhcp/range")
+    if ip is None or rng is None:
+        return None
+    try:
+        iface = ipaddress.IPv4Interface(
+            f"{ip.get('address')}/{ip.get('netmask') or ip.get('prefix')}"
+        )
+        return Layout(
+            iface.network,
+            iface.ip,
+            ipaddress.IPv4Address(rng.get("start", "")),
+            ipaddress.IPv4Address(rng.get("end", "")),
+        )
+    except ValueError:
+        return None
 
 
 def dhcp_hosts(network: libvirt.virNetwork) -> list[DhcpHost]:
@@ -204,13 +227,23 @@ def _host_xml(host: DhcpHost) -> str:
     return ET.tostring(element, encoding="unicode")
 
 
-def _leased_ips(network: libvirt.virNetwork) -> set[str]:
+def _leased_ips(network: libvirt.virNetwork, *, except_mac: str | None = None) -> set[str]:
+    """Addresses dnsmasq has leased, leaving out the leases of *except_mac*.
+
+    A rebuilt VM keeps its MAC: its own old lease (dnsmasq keeps it until it expires) must not
+    count as someone else's.
+    """
     import libvirt
 
     try:
-        return {str(lease["ipaddr"]) for lease in network.DHCPLeases()}
+        leases = network.DHCPLeases()
     except libvirt.libvirtError:
         return set()  # drivers without lease tracking (the test driver)
+    return {
+        str(lease["ipaddr"])
+        for lease in leases
+        if except_mac is None or str(lease.get("mac", "")).lower() != except_mac
+    }
 
 
 def add_dhcp_host(
@@ -227,7 +260,7 @@ def add_dhcp_host(
     """
     import libvirt
 
-    lay = layout(net)
+    lay = defined_layout(network) or layout(net)
     hosts = dhcp_hosts(network)
     mac = mac.lower()
     for host in hosts:
@@ -241,7 +274,7 @@ def add_dhcp_host(
                 f'`virsh net-update {net.name} delete ip-dhcp-host "{_host_xml(host)}" '
                 "--live --config`",
             )
-    taken = {host.ip for host in hosts} | _leased_ips(network) | {str(lay.gateway)}
+    taken = {host.ip for host in hosts} | _leased_ips(network, except_mac=mac) | {str(lay.gateway)}
     if ip is None:
         ip = next(
             (str(addr) for addr in _range(lay.dhcp_start, lay.dhcp_end) if str(addr) not in taken),

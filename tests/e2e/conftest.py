@@ -21,7 +21,7 @@ import pytest
 from stagingvm.lab import netns
 from stagingvm.virt.connection import connect
 from stagingvm.vm import Manager
-from tests.e2e.harness import LAB_NAMESPACE, LAB_URI, Run, build, clean_up, make_run
+from tests.e2e.harness import LAB_NAMESPACE, LAB_URI, Run, base, clean_up, make_run
 
 E2E_DIR = Path(__file__).resolve().parent
 
@@ -65,7 +65,8 @@ def run(conn: libvirt.virConnect, request: pytest.FixtureRequest) -> Run:
     the_run = make_run(conn)
 
     def finish() -> None:
-        failures = clean_up(the_run, conn)
+        # connect() again: a test module may have closed the shared connection (forget()).
+        failures = clean_up(the_run, connect(LAB_URI))
         assert not failures, "e2e clean-up left something behind: " + "; ".join(failures)
 
     request.addfinalizer(finish)
@@ -79,12 +80,8 @@ def manager(run: Run, conn: libvirt.virConnect) -> Manager:
 
 @pytest.fixture(scope="session")
 def tiny_base(run: Run, manager: Manager) -> str:
-    """The tiny guest, built once (cached across runs) and imported as base ``tiny``."""
-    from stagingvm.images import get_recipe
-
-    disk = build(run, get_recipe("tiny"))
-    manager.import_base(disk, "tiny", source_key=str(disk))
-    return "tiny"
+    """The tiny guest (built beforehand, cached across runs) imported as base ``tiny``."""
+    return base(run, manager, "tiny")
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from typing import Any
 
 import libvirt
 
+from stagingvm.images import Recipe
 from stagingvm.settings import NetworkSettings, Settings, Timeouts
 from stagingvm.virt import network as vnetwork
 from stagingvm.virt import storage
@@ -177,19 +178,77 @@ def clean_up(run: Run, conn: libvirt.virConnect) -> list[str]:
     return failures
 
 
-def build(run: Run, recipe: Any) -> Path:
-    """The recipe's disk from the image builder, cached in CACHE_DIR across runs."""
-    from stagingvm.images import build_image
+def e2e_recipes() -> dict[str, Any]:
+    """Every image the e2e suite boots: tiny, two variants that fail on purpose, a debian
+    with docker and a recipe user, and the policy lab's three designs."""
+    from stagingvm.images import FileSpec, get_recipe
 
-    disk: Path = build_image(recipe, run.cache_settings)
+    tiny = get_recipe("tiny")
+    modules = tiny.option("modules").split(",")
+    nonet = ",".join(m for m in modules if m not in NET_MODULES)
+    script = b"#!/bin/sh\necho 'stagingvm-e2e: this guest powers itself off'\npoweroff -f\n"
+    files = tuple(f for f in tiny.files if f.path != "/etc/init.d/rcS")
+    from stagingvm.images import UserSpec
+
+    return {
+        # debian-docker plus a recipe user whose key comes from a credential (test_images.py)
+        "e2e-debian-user": get_recipe("debian", docker=True).layered(
+            "e2e-debian-user", users=(UserSpec(E2E_USER, groups=("docker",)),)
+        ),
+        # the policy lab's designs (test_policy_lab.py, test_nix_ci_e2e.py)
+        **{name: get_recipe(name) for name in ("design-a", "design-b", "hardened")},
+        "tiny": tiny,
+        # no virtio_net driver: the guest boots but never asks for a lease
+        "tiny-nonet": dataclasses.replace(
+            tiny,
+            name="tiny-nonet",
+            options=tuple((k, nonet if k == "modules" else v) for k, v in tiny.options),
+        ),
+        # its init powers the guest off at once
+        "tiny-poweroff": dataclasses.replace(
+            tiny, name="tiny-poweroff", files=(*files, FileSpec("/etc/init.d/rcS", script, 0o755))
+        ),
+    }
+
+
+NET_MODULES = {"virtio_net", "net_failover", "failover"}
+E2E_USER = "e2e-user"
+
+
+def build(run: Run, name: str | Recipe) -> Path:
+    """The disk of e2e image *name* (or of this recipe), from the cache.
+
+    Building needs the package registry, which the lab namespace cannot reach, so images are
+    built beforehand, outside it: ``python -m tests.e2e.harness`` (CI does this first).
+    """
+    from stagingvm.images import cached_disk
+
+    recipe = e2e_recipes()[name] if isinstance(name, str) else name
+    disk: Path | None = cached_disk(recipe, run.cache_settings)
+    if disk is None:
+        import pytest
+
+        pytest.fail(
+            f"e2e image {recipe.name!r} is not built in {CACHE_DIR}: run "
+            "`python -m tests.e2e.harness` outside the lab namespace first"
+        )
     return disk
 
 
-def tiny_variant(run: Run, manager: Manager, name: str, **changes: Any) -> str:
-    """A variant of the tiny recipe (its own cache entry) imported as base *name*."""
-    from stagingvm.images import get_recipe
-
-    recipe = dataclasses.replace(get_recipe("tiny"), name=name, **changes)
-    disk = build(run, recipe)
-    manager.import_base(disk, name, source_key=str(disk))
+def base(run: Run, manager: Manager, name: str) -> str:
+    """Import e2e image *name* as the base of the same name."""
+    manager.import_base(build(run, name), name, source_key=str(build(run, name)))
     return name
+
+
+def build_all() -> None:
+    """Build every e2e image into CACHE_DIR (run outside the lab: it downloads packages)."""
+    from stagingvm.images import build_image
+
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    for name, recipe in e2e_recipes().items():
+        print(f"{name}: {build_image(recipe, Settings(data_dir=CACHE_DIR))}")
+
+
+if __name__ == "__main__":
+    build_all()

@@ -114,6 +114,12 @@ def disk(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def base(manager: Manager, disk: Path) -> str:
+    """The base every VM test starts from (imported once; later imports are no-ops)."""
+    return manager.import_base(disk, "core-e2e-base", source_key="e2e-1").name
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -150,9 +156,11 @@ def test_raw_images_are_converted(manager: Manager, tmp_path: Path) -> None:
     assert info["format"] == "qcow2" and info["virtual-size"] == 64 << 20
 
 
-def test_start_runs_qemu_on_an_overlay_and_destroy_leaves_nothing(manager: Manager) -> None:
+def test_start_runs_qemu_on_an_overlay_and_destroy_leaves_nothing(
+    manager: Manager, base: str
+) -> None:
     settings = manager.settings
-    info = manager.start("core-e2e-vm", base="core-e2e-base", wait=False, label="e2e")
+    info = manager.start("core-e2e-vm", base=base, wait=False, label="e2e")
     assert info.state == "running" and info.domain_type == "qemu"
     overlay = info.disk_path
     assert overlay == str(POOL_PATH / overlay_name("core-e2e-vm"))
@@ -185,10 +193,10 @@ def test_start_runs_qemu_on_an_overlay_and_destroy_leaves_nothing(manager: Manag
 
 
 def test_a_guest_without_dhcp_fails_in_the_lease_phase_and_is_cleaned_up(
-    manager: Manager,
+    manager: Manager, base: str
 ) -> None:
     with pytest.raises(WaitTimeoutError) as err:
-        manager.start("core-e2e-nolease", base="core-e2e-base", wait=True)
+        manager.start("core-e2e-nolease", base=base, wait=True)
     assert err.value.phase == "DHCP lease"
     assert vdomain.lookup(manager.conn, "core-e2e-nolease") is None
     assert not manager.settings.vm_dir("core-e2e-nolease").exists()
@@ -196,8 +204,10 @@ def test_a_guest_without_dhcp_fails_in_the_lease_phase_and_is_cleaned_up(
     assert overlay_name("core-e2e-nolease") not in storage.volume_names(pool)
 
 
-def test_stop_without_an_os_times_out_with_a_hint_then_force_works(manager: Manager) -> None:
-    manager.start("core-e2e-stop", base="core-e2e-base", wait=False)
+def test_stop_without_an_os_times_out_with_a_hint_then_force_works(
+    manager: Manager, base: str
+) -> None:
+    manager.start("core-e2e-stop", base=base, wait=False)
     try:
         with pytest.raises(WaitTimeoutError) as err:
             manager.stop("core-e2e-stop", timeout=2)
@@ -205,3 +215,38 @@ def test_stop_without_an_os_times_out_with_a_hint_then_force_works(manager: Mana
         assert manager.stop("core-e2e-stop", force=True).state == "shut off"
     finally:
         manager.destroy("core-e2e-stop")
+
+
+def test_a_guest_that_dies_fails_the_wait_within_a_poll(settings: Settings, base: str) -> None:
+    import threading
+    from dataclasses import replace
+
+    from stagingvm.errors import GuestFailedError
+
+    # A lease time-out of an hour: only the crash detection can end this wait.
+    manager = Manager(
+        replace(settings, timeouts=replace(settings.timeouts, lease=3600)), domain_type="qemu"
+    )
+
+    def crash_soon() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            dom = vdomain.lookup(manager.conn, "core-e2e-crash")
+            if dom is not None and dom.isActive():
+                time.sleep(1)
+                dom.destroy()  # what on_crash=destroy does to a crashed guest
+                return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=crash_soon)
+    killer.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(GuestFailedError) as err:
+            manager.start("core-e2e-crash", base=base, wait=True)
+    finally:
+        killer.join()
+    assert err.value.phase == "DHCP lease"
+    assert time.monotonic() - started < 20
+    assert vdomain.lookup(manager.conn, "core-e2e-crash") is None
+    assert not settings.vm_dir("core-e2e-crash").exists()

@@ -6,6 +6,7 @@ daemons serve other users. Teardown is tested on namespaces and stand-in daemons
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -126,3 +127,15 @@ def test_down_of_another_namespace_leaves_the_shared_daemons(private_ns: str) ->
     assert [d for d in report.stopped if d.action == "stopped"] == []
     assert not netns.exists(private_ns)
     assert lab.status(LAB_NAMESPACE).ready
+
+
+def test_a_log_only_daemon_outside_is_adopted_not_refused(
+    private_ns: str, fake_daemon: daemons.Daemon
+) -> None:
+    log_only = dataclasses.replace(fake_daemon, network_facing=False)
+    subprocess.run(list(log_only.argv), check=True)  # started here, outside private_ns
+    netns.create(private_ns)
+    got = daemons.ensure(log_only, private_ns, timeout=5)
+    assert got.action == "adopted" and not got.in_namespace
+    assert got.notes and "only writes logs" in got.notes[0]
+    assert daemons.stop(log_only, private_ns).action == ""  # never stopped from outside

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import libvirt
 import pytest
-from harness import Run
 
 from stagingvm.virt import storage
 from stagingvm.vm import overlay_name
+from tests.e2e.harness import Run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nix]
 
@@ -114,7 +114,11 @@ def test_a_full_run_reports_the_verdict_and_destroys_the_vm(
     assert "| VM afterwards | destroyed |" in summary
     report = json.loads((out / "report.json").read_text())
     assert report  # the policy's report, or the run's when the checks could not run
-    assert "building fixture-x" in stderr or "nix build" in stderr
+    # The base came from the nix build, keyed by its store path (host "x" + store hash).
+    records = [
+        json.loads(p.read_text()) for p in (run.settings.data_dir / "bases").glob("x-*.json")
+    ]
+    assert records and all(r["source_key"].startswith("/nix/store/") for r in records)
 
 
 def test_sigint_while_the_guest_boots_still_destroys_and_reports(

@@ -172,3 +172,13 @@ def test_payload_matches_its_source(tmp_path: Path) -> None:
     assert (tmp_path / "p.bin").read_bytes() == PAYLOAD
     assert MARKER in PAYLOAD
     assert PAYLOAD[:4] == bytes.fromhex("02b0ad1b")  # multiboot magic, little endian
+
+
+def test_stages_are_read_after_the_firmware() -> None:
+    firmware = b"SeaBIOS (version 1.16)\r\nMachine UUID x\r\nBooting from ROM.."
+    assert accel._stages_seen(b"") == "nothing"
+    assert accel._stages_seen(firmware) == "firmware"
+    assert accel._stages_seen(firmware + b"PL") == "firmware, protected mode, long mode"
+    assert accel._stages_seen(firmware + b"PLM") == (
+        "firmware, protected mode, long mode, memory touched"
+    )

@@ -8,6 +8,7 @@ no-op of a known source key and the rest of the run goes through the real Manage
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import xml.etree.ElementTree as ET
@@ -17,7 +18,14 @@ from typing import Any
 
 import pytest
 
-from stagingvm.ci_run import ReportPaths, RunRequest, base_name_for, run_test, vm_name_for
+from stagingvm.ci_run import (
+    ReportPaths,
+    RunRequest,
+    base_name_for,
+    image_source_key,
+    run_test,
+    vm_name_for,
+)
 from stagingvm.cli.ci_env import pr_and_commit
 from stagingvm.errors import (
     CheckInfrastructureError,
@@ -132,9 +140,8 @@ def image(tmp_path: Path, manager: Manager) -> Path:
     """A disk file whose base is already in the pool under the key run_test computes."""
     disk = tmp_path / "lab.qcow2"
     disk.write_bytes(b"QFI\xfb" + bytes(508))
-    stat = disk.stat()
-    key = f"file:{disk.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    name = base_name_for("lab", f"{stat.st_size:x}{stat.st_mtime_ns:x}")
+    key = image_source_key(disk.resolve())
+    name = f"lab-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
     pool = manager._ensure_host()
     volume = bases.volume_name(name, key)
     vol = pool.createXML(

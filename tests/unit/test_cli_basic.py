@@ -83,10 +83,19 @@ def test_unknown_command_suggests(cli: Invoke) -> None:
     assert "'status'" in result.stderr
 
 
-def test_memory_out_of_range_is_a_usage_error(cli: Invoke) -> None:
-    result = cli(["--uri", NOWHERE, "start", "vm1", "--memory", "1"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["start", "vm1", "--memory", "1"], "error: --memory: 1 is out of range (64..1048576 MiB)"),
+        (["start", "vm1", "--vcpus", "0"], "error: --vcpus: 0 is out of range (1..256)"),
+        (["start", "vm1", "--vcpus", "two"], "'two' is not a valid int"),
+        (["stop", "vm1", "--timeout", "0"], "error: --timeout: 0.0 is out of range"),
+    ],
+)
+def test_bad_numbers_exit_2_before_libvirt(cli: Invoke, args: list[str], message: str) -> None:
+    result = cli(["--uri", NOWHERE, *args])
     assert result.exit_code == 2
-    assert "--memory" in result.stderr
+    assert message in result.stderr
 
 
 HOSTILE = [
@@ -172,6 +181,17 @@ def test_config_json_is_one_document_with_sources(cli: Invoke, tmp_path: Path) -
     assert (s["network.name"]["value"], s["network.name"]["source"]) == ("n1", "system file")
     assert (s["pool_name"]["source"], s["pool_name"]["detail"]) == ("default", None)
     assert doc["files"] == [str(tmp_path / "etc-stagingvm-config.toml"), str(user)]
+    assert doc["searched"] == doc["files"]
+
+
+def test_config_says_where_it_looked(cli: Invoke, tmp_path: Path) -> None:
+    result = cli(["config"])
+    assert result.exit_code == 0
+    home_file = tmp_path / "home" / ".config" / "stagingvm" / "config.toml"
+    assert (
+        f"config files read: none (looked for {tmp_path / 'etc-stagingvm-config.toml'}, "
+        f"{home_file})"
+    ) in result.stderr
 
 
 def test_config_table_on_stdout_messages_on_stderr(cli: Invoke, tmp_path: Path) -> None:
@@ -232,7 +252,17 @@ def test_build_needs_target_or_image(cli: Invoke, tmp_path: Path) -> None:
     assert "nothing to build" in neither.stderr
     both = cli(["--uri", NOWHERE, "build", ".#host", "--image", "/dev/null"])
     assert both.exit_code == 2
-    assert "not both" in both.stderr
+    assert "not several" in both.stderr
+    image_and_recipe = cli(["--uri", NOWHERE, "build", "--image", "/dev/null", "--recipe", "tiny"])
+    assert image_and_recipe.exit_code == 2
+    nix_opt_without_target = cli(
+        ["--uri", NOWHERE, "build", "--image", "/dev/null", "--name", "b", "--nix-option", "a=b"]
+    )
+    assert nix_opt_without_target.exit_code == 2
+    assert "only to a nix TARGET" in nix_opt_without_target.stderr
+    unknown_recipe = cli(["--uri", NOWHERE, "build", "--recipe", "no-such-recipe"])
+    assert unknown_recipe.exit_code == 3
+    assert "no image recipe named 'no-such-recipe'" in unknown_recipe.stderr
     no_name = cli(["--uri", NOWHERE, "build", "--image", "/dev/null"])
     assert no_name.exit_code == 2
     assert "--image needs --name" in no_name.stderr
@@ -295,3 +325,50 @@ def test_ctrl_c_exits_130(cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     result = cli(["config"])
     assert result.exit_code == 130
     assert "interrupted" in result.stderr
+
+
+def test_debug_logging_lasts_one_invocation(cli: Invoke) -> None:
+    import logging
+
+    logger = logging.getLogger("stagingvm")
+    handlers, level = list(logger.handlers), logger.level
+    assert cli(["--debug", "config", "--json"]).exit_code == 0
+    assert logger.handlers == handlers
+    assert logger.level == level
+
+
+def test_sigterm_interrupts_like_ctrl_c(tmp_path: Path) -> None:
+    """A cancelled CI job (SIGTERM) ends a command through the Ctrl-C path: exit 130.
+
+    The command blocks for real: `console --log` opening a FIFO nobody writes to.
+    """
+    import os
+    import signal
+    import subprocess
+    import time
+
+    log = tmp_path / "data" / "vms" / "vm1" / "console.log"
+    log.parent.mkdir(parents=True)
+    os.mkfifo(log)
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from stagingvm.cli.app import main; main()",
+         "--data-dir", str(tmp_path / "data"), "console", "vm1", "--log"],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "HOME": str(tmp_path), "PATH": os.environ["PATH"]},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wchan = Path(f"/proc/{proc.pid}/wchan")
+        deadline = time.monotonic() + 30
+        # Linux names the wait in open(2) of a FIFO without writer "wait_for_partner".
+        while wchan.read_text() != "wait_for_partner" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert wchan.read_text() == "wait_for_partner", "the CLI never blocked on the FIFO"
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.decode().strip() == "interrupted by SIGTERM"

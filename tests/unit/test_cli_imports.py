@@ -47,6 +47,12 @@ def test_help_imports_nothing_heavy() -> None:
         assert heavy not in modules, heavy
 
 
+def test_start_parses_without_pydantic() -> None:
+    # Fails at the name check, after every option was converted.
+    modules = loaded_after(["start", "BAD", "--memory", "512", "--vcpus", "2", "--no-wait"])
+    assert "pydantic" not in modules
+
+
 def test_command_help_imports_nothing_heavy() -> None:
     modules = loaded_after(["start", "--help"])
     for heavy in HEAVY:

@@ -28,9 +28,13 @@ def test_needs_exactly_one_of_target_and_image(
     image.write_bytes(b"x")
     neither = cli(["test"], env=env)
     both = cli(["test", ".#x", "--image", str(image)], env=env)
-    for result in (neither, both):
+    image_and_recipe = cli(["test", "--image", str(image), "--recipe", "tiny"], env=env)
+    for result in (neither, both, image_and_recipe):
         assert result.exit_code == 2
-        assert "either a TARGET" in result.stderr
+        assert "exactly one of a TARGET to build, --image or --recipe" in result.stderr
+    unknown_recipe = cli(["test", "--recipe", "no-such-recipe"], env=env)
+    assert unknown_recipe.exit_code == 3
+    assert "no image recipe named 'no-such-recipe'" in unknown_recipe.stderr
     assert not (tmp_path / "data").exists()
 
 

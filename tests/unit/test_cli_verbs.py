@@ -157,6 +157,10 @@ def test_list_table(vm1: Driver) -> None:
     assert "2048 MiB" in row
     assert "foreign-vm" not in result.stdout
     assert result.stderr == ""
+    # Piped: plain columns for grep/awk, no box drawing, no trailing blanks.
+    assert "─" not in result.stdout
+    assert all(line == line.rstrip() for line in lines)
+    assert row.index("running") == lines[0].index("STATE")
 
 
 def test_list_empty(td: Driver) -> None:
@@ -277,3 +281,13 @@ def test_wait_errors_show_phase_time_and_console(capsys: pytest.CaptureFixture[s
         "    | login: <",
         "hint: is DHCP running in the guest? `pr-test-vm console vm1 --log`",
     ]
+
+
+def test_ssh_separator_is_not_sent_to_the_guest() -> None:
+    from stagingvm.cli.cmd_access import remote_argv
+
+    assert remote_argv(["--", "sh", "-c", "exit 3"]) == ["sh", "-c", "exit 3"]
+    assert remote_argv(["uname", "--", "x"]) == ["uname", "--", "x"]
+    assert remote_argv(["--"]) is None
+    assert remote_argv(None) is None
+    assert remote_argv([]) is None

@@ -16,6 +16,7 @@ from stagingvm.config import (
     Source,
     find_key_line,
     load_settings,
+    typo_distance,
     user_config_file,
 )
 from stagingvm.config_keys import KEYS, env_var_for
@@ -112,6 +113,7 @@ def test_explicit_config_file_replaces_user_file(
     assert loaded.settings.memory == 1024  # the system file is still read
     assert loaded.sources["vcpus"] == Source("config file", f"{explicit}:1")
     assert loaded.files == (system, explicit)
+    assert loaded.searched == (system, explicit)  # the user file is not even looked for
     # STAGINGVM_CONFIG does the same; the flag wins over it.
     other = tmp_path / "other.toml"
     other.write_text("vcpus = 5\n")
@@ -187,10 +189,19 @@ def test_dhcp_range_follows_a_changed_subnet(tmp_path: Path) -> None:
 
 def test_typo_in_environment_is_a_warning(tmp_path: Path) -> None:
     loaded = load(
-        {"STAGINGVM_TIMEOUT_LEASE": "5", "STAGINGVM_E2E": "1"},
+        {
+            "STAGINGVM_TIMEOUT_LEASE": "5",
+            "STAGINGVM_MEMROY": "5",
+            # Variables of other parts of the project are not typos of settings.
+            "STAGINGVM_E2E": "1",
+            "STAGINGVM_E2E_URI": "qemu:///system",
+            "STAGINGVM_E2E_ACCEL": "tcg",
+            "STAGINGVM_LAB_NAMESPACE": "lab",
+        },
         ConfigLocations(system_file=tmp_path / "n"),
     )
     assert loaded.warnings == (
+        "STAGINGVM_MEMROY is not a setting; did you mean STAGINGVM_MEMORY?",
         "STAGINGVM_TIMEOUT_LEASE is not a setting; did you mean STAGINGVM_TIMEOUTS_LEASE?",
     )
     assert loaded.settings.timeouts.lease == Settings().timeouts.lease
@@ -321,6 +332,14 @@ def test_dhcp_range_must_fit_the_subnet(
         load(env, ConfigLocations(system_file=path))
     assert message.format(f=path) in err.value.message
     assert err.value.hint is not None and "dhcp_start" in err.value.hint
+
+
+def test_typo_distance() -> None:
+    assert typo_distance("MEMORY", "MEMORY") == 0
+    assert typo_distance("MEMROY", "MEMORY") == 1  # a swap of neighbours is one slip
+    assert typo_distance("TIMEOUT_LEASE", "TIMEOUTS_LEASE") == 1
+    assert typo_distance("E2E_URI", "URI") == 4
+    assert typo_distance("", "ab") == 2
 
 
 def test_find_key_line_forms() -> None:

@@ -95,3 +95,16 @@ def test_vm_lock_validates_the_name(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError):
         locks.vm_lock(tmp_path, "../escape")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_lock_dir_is_a_config_error(tmp_path: Path) -> None:
+    from stagingvm.errors import ConfigError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with (
+        pytest.raises(ConfigError, match="cannot open the lock file") as err,
+        locks.host_lock(blocker / "locks", timeout=0.1),
+    ):
+        pass
+    assert err.value.hint

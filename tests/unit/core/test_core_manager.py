@@ -166,6 +166,30 @@ def test_stop_and_force_stop(manager: Manager, base: bases.BaseImage) -> None:
         manager.stop("foreign-vm")
 
 
+def test_start_boots_a_stopped_vm_again_as_it_is(manager: Manager, base: bases.BaseImage) -> None:
+    first = manager.start("again", base="base", wait=False)
+    net = manager.conn.networkLookupByName(manager.settings.network.name)
+    reserved = [h for h in network.dhcp_hosts(net) if h.name == "again"]
+    overlay = manager.conn.storagePoolLookupByName(
+        manager.settings.pool_name
+    ).storageVolLookupByName(overlay_name("again"))
+    overlay_key = overlay.key()
+    (manager.settings.vm_dir("again") / "known_hosts").write_text("pinned\n")
+    manager.stop("again", force=True)
+    with pytest.raises(ConflictError, match="options for a new VM do not apply"):
+        manager.start("again", base="base", wait=False)
+    second = manager.start("again", wait=False)
+    assert second.state == "running"
+    assert (second.mac, second.created_at) == (first.mac, first.created_at)
+    assert [h for h in network.dhcp_hosts(net) if h.name == "again"] == reserved  # same address
+    # Same disk (no new overlay) and the pinned host key is kept.
+    pool = storage.require_pool(manager.conn, manager.settings.pool_name)
+    assert storage.volume_lookup(pool, overlay_name("again")).key() == overlay_key
+    assert (manager.settings.vm_dir("again") / "known_hosts").read_text() == "pinned\n"
+    with pytest.raises(ConflictError, match="already exists"):
+        manager.start("again", wait=False)  # running: a second start is refused
+
+
 def test_rebuild_keeps_mac_and_address(manager: Manager, base: bases.BaseImage) -> None:
     first = manager.start(
         "rb", base="base", wait=False, label="keep", memory=1024, credentials={"extra": "v"}
@@ -319,3 +343,57 @@ def test_accel_setting_picks_the_domain_type(
     info = manager.start("soft", base="base", wait=False)
     assert info.domain_type == "qemu"
     assert manager._accel() == ("qemu", settings.timeouts.tcg_factor)
+
+
+class CrashingProbes(SilentProbes):
+    """The guest crashes while stagingvm waits for its SSH banner (as if it panicked)."""
+
+    def __init__(self, conn: Any, name: str) -> None:
+        super().__init__()
+        self.conn, self.name, self.calls = conn, name, 0
+
+    def banner(self, host: str, port: int, timeout: float) -> str | None:
+        self.calls += 1
+        if self.calls == 3:
+            self.conn.lookupByName(self.name).destroy()  # on_crash=destroy: what a crash does
+        return None
+
+
+def test_a_guest_that_dies_fails_the_wait_at_once_and_is_cleaned_up(
+    settings: Settings, conn: Any, routes_file: Path
+) -> None:
+    from stagingvm.errors import GuestFailedError
+
+    probes = CrashingProbes(conn, "crashy")
+    # A banner time-out of an hour: only the crash detection can end this wait.
+    manager = make_manager(with_timeouts(settings, banner=3600), conn, routes_file, probes=probes)
+    add_base(manager)
+    with pytest.raises(GuestFailedError) as err:
+        manager.start("crashy", base="base", wait=True)
+    assert err.value.phase == "SSH banner"
+    assert "shut off" in str(err.value)
+    assert probes.calls == 3  # no poll after the crash
+    assert err.value.elapsed < 5
+    assert leftovers(manager, "crashy") == []
+
+
+def test_rebuild_uses_the_base_as_it_is_now(manager: Manager) -> None:
+    from stagingvm.virt.bases import write_record
+
+    old = add_base(manager, "img")
+    manager.start("fresh", base="img", wait=False)
+    # "build" imports a new version of the base under the same name.
+    pool = storage.require_pool(manager.conn, manager.settings.pool_name)
+    new_volume = bases.volume_name("img", "key-2")
+    new = pool.createXML(
+        storage.render_volume(new_volume, capacity=old.virtual_size, fmt="qcow2", mode="0444"), 0
+    )
+    write_record(
+        manager.settings.data_dir,
+        bases.BaseImage(**{**old.to_json(), "volume": new_volume, "path": new.path()}),
+    )
+    info = manager.rebuild("fresh", wait=False)
+    assert info.base == "img" and info.base_volume == new_volume
+    overlay = storage.volume_lookup(pool, overlay_name("fresh"))
+    assert overlay is not None
+    assert xmlrender.parse(overlay.XMLDesc(0)).findtext("backingStore/path") == new.path()

@@ -137,3 +137,15 @@ def test_full_range_is_a_conflict(conn: Any, routes_file: Path) -> None:
     network.add_dhcp_host(net, settings, mac="52:54:00:00:00:02", name="b")
     with pytest.raises(ConflictError, match="no free address"):
         network.add_dhcp_host(net, settings, mac="52:54:00:00:00:03", name="c")
+
+
+def test_addresses_come_from_the_network_as_defined(conn: Any, routes_file: Path) -> None:
+    """Settings that drifted from the defined network must not pick addresses outside it."""
+    network.ensure_network(conn, NetworkSettings(), routes_path=routes_file)
+    net = conn.networkLookupByName("staging")
+    drifted = NetworkSettings(
+        subnet="192.168.160.0/24", dhcp_start="192.168.160.10", dhcp_end="192.168.160.20"
+    )
+    assert network.add_dhcp_host(net, drifted, mac="52:54:00:00:00:01", name="a") == (
+        "192.168.150.10"
+    )

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,43 +23,14 @@ from stagingvm.images import (
     cached_disk,
     image_dir,
     list_images,
-    register_builder,
     remove_image,
 )
-from stagingvm.images.buildenv import BuildContext, require_tools
+from stagingvm.images.buildenv import require_tools
 from stagingvm.images.cache import recipe_lock
 from stagingvm.images.mounts import mounts_below
 from stagingvm.progress import NULL_PROGRESS
 from stagingvm.settings import Settings
-
-CALLS: list[str] = []
-
-
-def counting_builder(ctx: BuildContext) -> None:
-    """Writes a disk file whose content is the recipe hash, and counts its calls."""
-    CALLS.append(ctx.recipe.name)
-    ctx.run(["sh", "-c", "echo building $0", ctx.recipe.name])
-    if ctx.recipe.option("sleep"):
-        time.sleep(float(ctx.recipe.option("sleep")))
-    (ctx.workdir / "disk.qcow2").write_text(ctx.recipe.content_hash())
-    (ctx.workdir / "rootfs.tar.zst").write_bytes(b"")
-
-
-def failing_builder(ctx: BuildContext) -> None:
-    (ctx.workdir / "disk.qcow2").write_text("half an image")
-    ctx.run(["sh", "-c", "echo 'step 1 ok'; echo 'something broke' >&2; exit 3"])
-
-
-def interrupted_builder(ctx: BuildContext) -> None:
-    (ctx.workdir / "disk.qcow2").write_text("half an image")
-    raise KeyboardInterrupt
-
-
-register_builder("unit-counter", counting_builder, replace=True)
-register_builder("unit-failing", failing_builder, replace=True)
-register_builder("unit-interrupted", interrupted_builder, replace=True)
-register_builder("unit-missing-tool", counting_builder, tools=("stagingvm-no-such-tool",),
-                 replace=True)  # fmt: skip
+from tests.unit.images.builders import CALLS
 
 
 @pytest.fixture

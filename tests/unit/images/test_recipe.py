@@ -115,7 +115,7 @@ def test_builtin_recipes_are_registered_and_stable() -> None:
     assert "apparmor=0" in docker.cmdline
     # The tiny guest's scripts are part of its hash: they are carried by value.
     rcs = next(f for f in tiny.files if f.path == "/etc/init.d/rcS")
-    assert b"say \"sshd ready\"" in rcs.content
+    assert b'say "sshd ready"' in rcs.content
 
 
 def test_unknown_recipe_names_the_known_ones() -> None:

@@ -90,3 +90,25 @@ def test_repeated_timeouts_do_not_break_the_connection(ssh: GuestSSH) -> None:
         with pytest.raises(WaitTimeoutError):
             ssh.run(["sleep", "300"], timeout=0.3)
         assert ssh.run(["echo", str(i)], timeout=10).stdout == f"{i}\n".encode()
+
+
+def test_readiness_probes_log_in_over_the_banner_connection(dropbear: DropbearDaemon) -> None:
+    """What the readiness wait does: the connection that saw the banner carries the login."""
+    from stagingvm.readiness import SSHProbes
+
+    probes = SSHProbes(port=dropbear.port)
+    banner = probes.banner(dropbear.host, dropbear.port, timeout=5.0)
+    assert banner is not None and banner.startswith("SSH-2.0-dropbear")
+    assert list(probes._kept) == [(dropbear.host, dropbear.port)]
+    login = {
+        "user": dropbear.user,
+        "key_path": dropbear.client_key,
+        "known_hosts": dropbear.directory / "known_hosts",
+        "timeout": 10.0,
+    }
+    assert probes.login(dropbear.host, **login) is True
+    assert probes._kept == {}  # used up: the next attempt connects afresh
+    assert probes.login(dropbear.host, **login) is True
+    probes.banner(dropbear.host, dropbear.port, timeout=5.0)
+    probes.release(dropbear.host, dropbear.port)
+    assert probes._kept == {}

@@ -84,3 +84,50 @@ def test_wrong_protocol_version_and_overlong_line() -> None:
         assert read_banner("127.0.0.1", port, timeout=1.0) is None
     with fake_server(b"SSH-2.0-" + b"x" * 300 + b"\r\n") as port:
         assert read_banner("127.0.0.1", port, timeout=1.0) is None
+
+
+def test_open_banner_keeps_a_connection_an_ssh_login_can_use(sshd: SSHDaemon) -> None:
+    """The socket that saw the banner replays it: GuestSSH logs in over it, no new connection."""
+    from stagingvm.ssh.client import GuestSSH
+    from stagingvm.ssh.probe import ReplaySocket, open_banner
+
+    found = open_banner(sshd.host, sshd.port, timeout=5.0)
+    assert found is not None
+    banner, sock = found
+    assert banner.startswith("SSH-2.0-OpenSSH_") and isinstance(sock, ReplaySocket)
+    peer = sock.getpeername()
+    with GuestSSH.connect(
+        sshd.host,
+        port=sshd.port,
+        user=sshd.user,
+        key_path=sshd.client_key,
+        known_hosts=sshd.directory / "known_hosts",
+        record_first_key=True,
+        sock=sock,
+    ) as ssh:
+        assert ssh.server_version == banner
+        assert ssh._transport().getpeername() == peer  # the very same connection
+        assert ssh.run(["echo", "over the banner connection"], timeout=10).stdout == (
+            b"over the banner connection\n"
+        )
+
+
+def test_replay_socket_gives_back_what_was_read_first() -> None:
+    from stagingvm.ssh.probe import ReplaySocket
+
+    left, right = socket.socketpair()
+    with left, right:
+        right.sendall(b"later")
+        replay = ReplaySocket(left, b"SSH-2.0-x\r\nKEX")
+        assert replay.recv(4) == b"SSH-"
+        assert replay.recv(100) == b"2.0-x\r\nKEX"
+        assert replay.recv(100) == b"later"
+        replay.close()
+
+
+def test_open_banner_closes_what_is_no_ssh_server() -> None:
+    from stagingvm.ssh.probe import open_banner
+
+    with fake_server(b"HTTP/1.1 400 Bad Request\r\n\r\n") as port:
+        assert open_banner("127.0.0.1", port, timeout=1.0) is None
+    assert open_banner("127.0.0.1", free_port(), timeout=1.0) is None
