@@ -46,7 +46,7 @@ class _Session:
         user: Shell,
         run: RunFacts,
         progress: Progress,
-        on_result: Callable[[str, str], None] | None,
+        on_result: Callable[[str, Evidence], None] | None,
         timeout_factor: float,
     ) -> None:
         self.policy = policy
@@ -81,7 +81,7 @@ class _Session:
         argv = wrap(preamble(self.values(ident)), body, limit)
         ev = run_evidence(self.user, argv, limit + SLACK)
         if self.on_result is not None:
-            self.on_result(ident, "done")
+            self.on_result(ident, ev)
         return ev
 
     def as_root(self, body: str, timeout: float = ROOT_TIMEOUT) -> Evidence:
@@ -128,7 +128,7 @@ def run_check(
     user: Shell,
     vm: str,
     progress: Progress = NULL_PROGRESS,
-    on_result: Callable[[str, str], None] | None = None,
+    on_result: Callable[[str, Evidence], None] | None = None,
     timeout_factor: float = 1.0,
 ) -> CheckReport:
     """Run the whole check; never raises for guest trouble (see ``report.infrastructure``).

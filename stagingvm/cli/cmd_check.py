@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from stagingvm.checks.model import CheckReport
     from stagingvm.cli.output import Output
 
+EMULATED_CONCURRENCY = 3
 _STYLE = {
     "held": "green",
     "escaped": "bold red",
@@ -74,6 +75,12 @@ def check(
     # Under software emulation one `docker run` takes tens of seconds: stretch time-outs.
     emulated = manager.status(name).domain_type == "qemu"
     factor = state.settings.timeouts.tcg_factor if emulated else 1.0
+    if emulated and loaded.probes.concurrency > EMULATED_CONCURRENCY:
+        # Eight `docker run`s at once swamp an emulated 2-vCPU guest's daemon.
+        import dataclasses
+
+        probes = dataclasses.replace(loaded.probes, concurrency=EMULATED_CONCURRENCY)
+        loaded = dataclasses.replace(loaded, probes=probes)
     with (
         access.connect(root_target) as root,
         access.connect(

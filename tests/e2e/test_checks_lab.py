@@ -9,6 +9,7 @@ of seconds, so each check takes minutes; the VMs are destroyed after their check
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 
 from stagingvm.checks import access
 from stagingvm.checks.runner import run_check
+from stagingvm.cli.cmd_check import EMULATED_CONCURRENCY
 from stagingvm.policy import load_policy
 from stagingvm.vm import Manager
 from tests.e2e.harness import Run, build
@@ -37,7 +39,7 @@ def _boot(run: Run, manager: Manager, design: str) -> str:
     manager.start(
         name,
         base=design,
-        memory=1024,
+        memory=2048,
         vcpus=2,
         credentials=access.user_credentials(run.settings, USER),
     )
@@ -48,6 +50,9 @@ def _library_check(run: Run, manager: Manager, name: str) -> dict[str, Any]:
     policy = load_policy("builtin:ai-worker")
     emulated = manager.status(name).domain_type == "qemu"
     factor = run.settings.timeouts.tcg_factor if emulated else 1.0
+    if emulated:  # as `pr-test-vm check` does: fewer docker runs at once under TCG
+        probes = dataclasses.replace(policy.probes, concurrency=EMULATED_CONCURRENCY)
+        policy = dataclasses.replace(policy, probes=probes)
     key = access.user_key_path(run.settings, USER)
     with (
         access.connect(manager.ssh_target(name, "root")) as root,
