@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 # The e2e guests are built (or found in their cache) before entering the lab's namespace,
 # which cannot reach the Debian mirror.
 .venv/bin/python -m tests.e2e.harness
-exec .venv/bin/pr-test-vm lab exec -- .venv/bin/python -m pytest tests "$@"
+exec .venv/bin/pr-test-vm lab exec -- .venv/bin/python -m pytest tests/unit tests/nix tests/e2e "$@"
