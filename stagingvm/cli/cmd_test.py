@@ -133,6 +133,10 @@ def test(
         if name is not None
         else vm_name_for(pr or env_pr, commit or env_commit, secrets.token_hex(2))
     )
+    if recipe is not None:
+        from stagingvm.images import build_image
+
+        image = build_image(recipe_spec, state.settings, progress=state.out.progress())
     request = RunRequest(
         vm_name=vm_name,
         target=target,
@@ -145,10 +149,6 @@ def test(
         guest=GuestOptions(users=tuple(dict.fromkeys([runner.user, *(user or ())]))),
         pr_ref=f"PR #{pr or env_pr}" if (pr or env_pr) else None,
     )
-    if recipe is not None:
-        from stagingvm.images import build_image
-
-        image = build_image(recipe_spec, state.settings, progress=state.out.progress())
     state.out.info(f"test VM: {vm_name}")
     with interrupt_once():
         outcome = run_test(
