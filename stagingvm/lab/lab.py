@@ -266,7 +266,10 @@ def down(
             hint="destroy them first (`pr-test-vm destroy NAME`), or `pr-test-vm lab down "
             "--force` to leave them running, unmanaged",
         )
-    forget(uri)
+    if inside_lab:
+        # Our daemons are about to go: drop the connection to them. Not otherwise: it may be
+        # the live connection to another namespace's libvirtd that others in this process use.
+        forget(uri)
     stopped = []
     for daemon in reversed(daemons.LAB_DAEMONS):
         with progress.phase(f"stopping {daemon.name}"):

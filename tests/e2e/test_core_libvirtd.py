@@ -25,7 +25,7 @@ from stagingvm.errors import WaitTimeoutError
 from stagingvm.settings import NetworkSettings, Settings, SSHSettings, Timeouts
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt import network, storage
-from stagingvm.virt.connection import connect, forget
+from stagingvm.virt.connection import connect
 from stagingvm.vm import Manager, overlay_name
 
 pytestmark = pytest.mark.e2e
@@ -70,7 +70,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         timeouts=Timeouts(running=10, lease=8, banner=5, login=5, shutdown=5, tcg_factor=1),
     )
     _teardown(connect(URI))
-    forget(URI)
 
 
 def _teardown(conn: object) -> None:
