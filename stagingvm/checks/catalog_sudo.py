@@ -24,11 +24,13 @@ SUDO_PROBES = [
         "sw-run-sudoers",
         SUDO,
         "`sudo docker run *` writes a sudoers drop-in",
+        # The drop-in's name has a dot, so sudo ignores it: the check proves the write
+        # without handing the user root for the probes that run beside it.
         'sudo -n "$D" run --rm -v /etc/sudoers.d:/s $IMG sh -c '
-        "\"echo '$USER ALL=(ALL) NOPASSWD: ALL' > /s/stagingvm-$ID "
-        '&& chmod 440 /s/stagingvm-$ID"'
-        '; sudo -n sh -c "echo $N > $RM/$ID"',
-        "Through a bind mount, the user grants itself full sudo for good.",
+        "\"echo '$USER ALL=(ALL) NOPASSWD: ALL' > /s/stagingvm-$ID.inert "
+        '&& chmod 440 /s/stagingvm-$ID.inert"; ls -l /etc/sudoers.d',
+        "Through a bind mount, the user can write a sudoers drop-in granting itself full sudo "
+        "for good (the probe's file is named so that sudo ignores it).",
         _S_FIX,
     ),
     Probe(

@@ -145,12 +145,12 @@ for f in "$RM"/*; do [ -e "$f" ] || continue
     "$(head -c 200 "$f" | tr '\n\t' '  ')"
 done
 d=$(mktemp -d)
-if docker cp "$V:/tmp/." "$d/" 2>/dev/null; then
+if timeout -k 5 120 docker cp "$V:/tmp/." "$d/" 2>/dev/null; then
   for f in "$d"/mark-*; do [ -e "$f" ] || continue
     printf 'VM\t%s\t%s\n' "$(basename "$f")" "$(head -c 200 "$f" | tr '\n\t' '  ')"; done
 else echo "ERR	cannot read marks from the victim container"; fi
 rm -rf "$d"
-docker images --format '{{.Repository}}:{{.Tag}}' | sed 's/^/IMG\t/'
+timeout -k 5 120 docker images --format '{{.Repository}}:{{.Tag}}' | sed 's/^/IMG\t/'
 [ -f "$ORACLE/registry.log" ] && sed 's/^/REG\t/' "$ORACLE/registry.log"
 find / /tmp /var/tmp /dev/shm /run -xdev -path /var/lib/docker -prune -o -user "$USERNAME" \
   -type f -size -20M -print 2>/dev/null | sort -u | while IFS= read -r f; do
@@ -164,7 +164,8 @@ find / -xdev -path /var/lib/docker -prune -o -path /proc -prune -o -type f \
   \( -perm -4000 -o -perm -2000 \) -print 2>/dev/null | sed 's/^/SU\t/'
 for t in $DOOMED; do kind=${t%%:*}; name=${t#*:}
   case $kind in
-    container) s=$(docker inspect -f '{{.State.Status}}' "$name" 2>/dev/null || echo gone) ;;
+    container) s=$(timeout -k 5 60 docker inspect -f '{{.State.Status}}' "$name" 2>/dev/null)
+      case $? in 0) ;; 124|137) s=unknown ;; *) s=gone ;; esac ;;
     image) docker image inspect "$name" >/dev/null 2>&1 && s=present || s=gone ;;
     volume) docker volume inspect "$name" >/dev/null 2>&1 && s=present || s=gone ;;
   esac

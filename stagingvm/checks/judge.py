@@ -81,7 +81,7 @@ def judge_probe(
             found += oracles.setuid_findings(obs, probe.id, ())
         if probe.target is not None:
             state = obs.intact.get(probe.target)
-            if state is None:
+            if state is None or state == "unknown":
                 result.outcome = Outcome.ERROR
                 result.observed = f"root could not observe {probe.target}"
                 return result

@@ -91,6 +91,8 @@ def test_destructive_probe_judged_by_target_state() -> None:
     assert judge.judge_probe(rm, ev(status=0), gone, run(), timeout=25).outcome is (Outcome.ESCAPED)
     kept = Observations(intact={rm.target: "running"})
     assert judge.judge_probe(rm, ev(), kept, run(), timeout=25).outcome is Outcome.HELD
+    hung = Observations(intact={rm.target: "unknown"})  # docker did not answer in time
+    assert judge.judge_probe(rm, ev(), hung, run(), timeout=25).outcome is Outcome.ERROR
     assert judge.judge_probe(rm, ev(), Observations(), run(), timeout=25).outcome is (Outcome.ERROR)
 
 
