@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from stagingvm.cli.nixopts import NixOptions, NixpkgsPath
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
 from stagingvm.names import validate_name
@@ -62,10 +63,7 @@ def build(
             help="Build this image recipe (see `pr-test-vm image list`) and import it.",
         ),
     ] = None,
-    nix_option: Annotated[
-        list[str] | None,
-        typer.Option("--nix-option", metavar="KEY=VALUE", help="Passed to nix as --option."),
-    ] = None,
+    nix_option: NixOptions = None,
     out_link: Annotated[
         Path | None,
         typer.Option(
@@ -74,10 +72,7 @@ def build(
             help="GC root for the built image [default: DATA_DIR/gcroots/NAME].",
         ),
     ] = None,
-    nixpkgs: Annotated[
-        Path | None,
-        typer.Option("--nixpkgs", metavar="PATH", help="nixpkgs for a classic configuration."),
-    ] = None,
+    nixpkgs: NixpkgsPath = None,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the base image as JSON on stdout.")
     ] = False,

@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from stagingvm.cli.ci_env import pr_and_commit
+from stagingvm.cli.nixopts import NixOptions, NixpkgsPath
 from stagingvm.cli.signals import interrupt_once
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
@@ -75,14 +76,8 @@ def test(
         float,
         typer.Option("--timeout", metavar="S", help="Global time-out of the whole run.", min=1),
     ] = 3600.0,
-    nix_option: Annotated[
-        list[str] | None,
-        typer.Option("--nix-option", metavar="KEY=VALUE", help="Passed to nix as --option."),
-    ] = None,
-    nixpkgs: Annotated[
-        Path | None,
-        typer.Option("--nixpkgs", metavar="PATH", help="nixpkgs for a classic configuration."),
-    ] = None,
+    nix_option: NixOptions = None,
+    nixpkgs: NixpkgsPath = None,
     user: Annotated[
         list[str] | None,
         typer.Option(
