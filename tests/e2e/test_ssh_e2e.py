@@ -32,7 +32,9 @@ import json, sys, termios
 from stagingvm.virt.console import attach
 before = termios.tcgetattr(0)
 reason = attach(sys.argv[1], sys.argv[2])
-sys.stderr.write(json.dumps({"reason": reason, "restored": before == termios.tcgetattr(0)}) + "\\n")
+# Leading newline: the guest's last line may still be open when Ctrl+] detaches.
+restored = before == termios.tcgetattr(0)
+sys.stderr.write("\\n" + json.dumps({"reason": reason, "restored": restored}) + "\\n")
 """
 
 SSH_DRIVER = """
