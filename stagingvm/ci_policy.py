@@ -91,18 +91,15 @@ class CheckPolicy:
         return user_credentials(self.settings, self.user)
 
     def run(self, vm_name: str) -> PolicyReport:
-        from stagingvm.checks import access
-        from stagingvm.checks.runner import run_check
+        from stagingvm.checks.vmcheck import check_vm
 
-        root_target = self.manager.ssh_target(vm_name, "root")
-        user_target = self.manager.ssh_target(vm_name, self.user)
-        own_key = access.user_key_path(self.settings, self.user)
-        sessions = max(2, self.policy.probes.concurrency)
-        with (
-            access.connect(root_target) as root,
-            access.connect(user_target, key_path=own_key, max_sessions=sessions) as user,
-        ):
-            report = run_check(
-                self.policy, root=root, user=user, vm=vm_name, progress=self.progress
-            )
+        # No tear-down: the VM is destroyed next, or kept with the oracles as evidence.
+        report = check_vm(
+            self.manager,
+            self.settings,
+            self.policy,
+            vm_name,
+            progress=self.progress,
+            teardown=False,
+        )
         return PolicyReport(report)

@@ -79,24 +79,31 @@ if ! docker image inspect "$IMG" >/dev/null 2>&1; then
 fi
 docker ps -aq --filter name=stagingvm- | xargs -r docker rm -f >/dev/null 2>&1
 docker volume rm -f stagingvm-othersvc-data stagingvm-doomed-vol >/dev/null 2>&1
-docker run -d -i --name "$V" -v /vol "$IMG" sh -c \
+# The fixtures need no network (--network none: no veth, no iptables, which cost seconds
+# each under emulation) and start side by side; each records its own failure.
+started() { what=$1; shift; err="$ORACLE/setup-$what"
+  "$@" >/dev/null 2>"$err.err" || echo "cannot start $what: $(head -c 300 "$err.err")" > "$err.fail"
+}
+started victim docker run -d -i --network none --name "$V" -v /vol "$IMG" sh -c \
   "mkdir -p /victim && echo $VN > /victim/secret && touch /victim/$VN \
-   && echo $VN > /vol/secret && exec sh" \
-  >/dev/null || fail "cannot start the victim container"
+   && echo $VN > /vol/secret && exec sh" &
+started service docker run -d --network none --name "$S" "$IMG" \
+  sh -c "echo STAGINGVM-SVC-LOG-$LOGN; exec sleep 2147483647" &
+(docker volume create stagingvm-othersvc-data >/dev/null \
+  && vol=$(docker volume inspect -f '{{.Mountpoint}}' stagingvm-othersvc-data) \
+  && echo "$C_VOL" > "$vol/secret" \
+  || echo "cannot fill the other service's volume" > "$ORACLE/setup-volume.fail"
+ started othersvc docker run -d --network none --name "$O" -e "STAGINGVM_SECRET=$C_ENV" \
+   -v stagingvm-othersvc-data:/d "$IMG" sleep 2147483647) &
+for c in rm stop kill; do
+  started "doomed-$c" docker run -d --network none --name "stagingvm-doomed-$c" "$IMG" \
+    sleep 2147483647 &
+done
+wait
+for f in "$ORACLE"/setup-*.fail; do [ -e "$f" ] && fail "$(cat "$f")"; done
 i=0; until docker exec "$V" test -f /victim/secret 2>/dev/null; do
   i=$((i+1)); [ $i -gt 40 ] && fail "victim never wrote its secret"; sleep 0.5; done
 docker commit "$V" stagingvm/victim:latest >/dev/null || fail "cannot commit the victim image"
-docker run -d --name "$S" "$IMG" sh -c "echo STAGINGVM-SVC-LOG-$LOGN; exec sleep 2147483647" \
-  >/dev/null || fail "cannot start the service container"
-docker volume create stagingvm-othersvc-data >/dev/null
-vol=$(docker volume inspect -f '{{.Mountpoint}}' stagingvm-othersvc-data) \
-  && echo "$C_VOL" > "$vol/secret" || fail "cannot fill the other service's volume"
-docker run -d --name "$O" -e "STAGINGVM_SECRET=$C_ENV" -v stagingvm-othersvc-data:/d "$IMG" \
-  sleep 2147483647 >/dev/null || fail "cannot start the other service's container"
-for c in rm stop kill; do
-  docker run -d --name "stagingvm-doomed-$c" "$IMG" sleep 2147483647 >/dev/null \
-    || fail "cannot start stagingvm-doomed-$c"
-done
 docker create --name stagingvm-doomed-prune --label stagingvm.doomed=prune "$IMG" true >/dev/null
 docker tag "$IMG" stagingvm/doomed-rmi:latest
 docker volume create stagingvm-doomed-vol >/dev/null

@@ -125,6 +125,7 @@ class CheckReport:
     probes: list[ProbeResult] = field(default_factory=list)
     infrastructure: list[str] = field(default_factory=list)
     duration: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds, in run order
 
     @property
     def violations(self) -> list[ProbeResult]:
@@ -174,6 +175,7 @@ class CheckReport:
             "passed": passed,
             "failed": failed,
             "duration": round(self.duration, 3),
+            "phases": dict(self.phases),
             "infrastructure": list(self.infrastructure),
             "promises": [p.to_json() for p in self.promises],
             "probes": [p.to_json() for p in self.probes],

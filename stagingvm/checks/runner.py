@@ -17,7 +17,8 @@ import concurrent.futures as cf
 import math
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from stagingvm.checks import accounts, catalog, fixtures, judge, oracles
 from stagingvm.checks.fixtures import RunFacts
@@ -130,12 +131,15 @@ def run_check(
     progress: Progress = NULL_PROGRESS,
     on_result: Callable[[str, Evidence], None] | None = None,
     timeout_factor: float = 1.0,
+    teardown: bool = True,
 ) -> CheckReport:
     """Run the whole check; never raises for guest trouble (see ``report.infrastructure``).
 
     *timeout_factor* stretches every time-out (probes, set-up, collection): pass the
     settings' ``tcg_factor`` when the guest runs under software emulation, where one
-    ``docker run`` takes tens of seconds.
+    ``docker run`` takes tens of seconds. *teardown* False leaves the oracles in the guest
+    (for a VM destroyed right after, or kept as evidence). How long each phase took is
+    recorded in ``report.phases``.
     """
     started = time.monotonic()
     report = CheckReport(vm=vm, policy=policy.source, user=policy.user.name)
@@ -143,18 +147,29 @@ def run_check(
     try:
         _run(session, report)
     finally:
-        with progress.phase("tearing down oracles as root"):
-            ev = session.as_root(fixtures.TEARDOWN, 300)
-            if "TEARDOWN-OK" not in ev.stdout:
-                report.infrastructure.append(
-                    f"tear-down failed: {ev.transport_error or ev.excerpt()}"
-                )
+        if teardown:
+            with _phase(session, report, "teardown", "tearing down oracles as root"):
+                ev = session.as_root(fixtures.TEARDOWN, 300)
+                if "TEARDOWN-OK" not in ev.stdout:
+                    report.infrastructure.append(
+                        f"tear-down failed: {ev.transport_error or ev.excerpt()}"
+                    )
         report.duration = time.monotonic() - started
     return report
 
 
+@contextmanager
+def _phase(s: _Session, report: CheckReport, key: str, label: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        with s.progress.phase(label):
+            yield
+    finally:
+        report.phases[key] = round(time.monotonic() - started, 3)
+
+
 def _run(s: _Session, report: CheckReport) -> None:
-    with s.progress.phase("setting up oracles as root"):
+    with _phase(s, report, "setup", "setting up oracles as root"):
         ev = s.as_root(fixtures.SETUP)
         if "SETUP-OK" not in ev.stdout:
             report.infrastructure.append(
@@ -162,24 +177,25 @@ def _run(s: _Session, report: CheckReport) -> None:
             )
             return
         s.run.facts = fixtures.parse_facts(ev.stdout)
-    if not _account(s, report):
-        return
+    with _phase(s, report, "account", "checking the user's groups and sudo rules"):
+        if not _account(s, report):
+            return
     probes = catalog.select(s.policy)
     gentle = [p for p in probes if not p.destructive]
     harsh = [p for p in probes if p.destructive]
-    with s.progress.phase("checking promised operations"):
+    with _phase(s, report, "allow", "checking promised operations"):
         for promise in s.policy.promises:
             if promise.kind == "allow":
                 report.promises.append(_allow(s, promise))
     deny = [p for p in s.policy.promises if p.kind == "deny"]
     evidence: dict[str, Evidence] = {}
     deny_ev: dict[tuple[str, str], Evidence] = {}
-    with s.progress.phase(f"running {len(gentle)} probes and {len(deny)} refusals"):
+    with _phase(s, report, "probes", f"running {len(gentle)} probes and {len(deny)} refusals"):
         _concurrently(s, gentle, deny, evidence, deny_ev)
-    with s.progress.phase(f"running {len(harsh)} destructive probes"):
+    with _phase(s, report, "destructive", f"running {len(harsh)} destructive probes"):
         for probe in harsh:
             evidence[probe.id] = s.as_user(probe.id, probe.script)
-    with s.progress.phase("collecting what the oracles saw"):
+    with _phase(s, report, "collect", "collecting what the oracles saw"):
         ev = s.as_root(fixtures.COLLECT, 300)
         obs: Observations | None = None
         if "COLLECT-OK" in ev.stdout:

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from stagingvm.checks.model import CheckReport
     from stagingvm.cli.output import Output
 
-EMULATED_CONCURRENCY = 3
 _STYLE = {
     "held": "green",
     "escaped": "bold red",
@@ -60,41 +59,17 @@ def check(
     validate_name(name)
     from stagingvm.checks import access
     from stagingvm.checks.reports import summary_line, to_junit, to_markdown
-    from stagingvm.checks.runner import raise_for_verdict, run_check
+    from stagingvm.checks.runner import raise_for_verdict
+    from stagingvm.checks.vmcheck import check_vm
     from stagingvm.policy import load_policy
 
     loaded = load_policy(policy)
     state = cli_state(ctx)
     manager = state.manager()
-    root_target = manager.ssh_target(name, "root")
-    user_target = manager.ssh_target(name, loaded.user.name)
     own_key = access.user_key_path(state.settings, loaded.user.name)
     if not own_key.exists():
         state.out.warn(f"no key of {loaded.user.name}'s own at {own_key}: using stagingvm's key")
-    sessions = max(2, loaded.probes.concurrency)
-    # Under software emulation one `docker run` takes tens of seconds: stretch time-outs.
-    emulated = manager.status(name).domain_type == "qemu"
-    factor = state.settings.timeouts.tcg_factor if emulated else 1.0
-    if emulated and loaded.probes.concurrency > EMULATED_CONCURRENCY:
-        # Eight `docker run`s at once swamp an emulated 2-vCPU guest's daemon.
-        import dataclasses
-
-        probes = dataclasses.replace(loaded.probes, concurrency=EMULATED_CONCURRENCY)
-        loaded = dataclasses.replace(loaded, probes=probes)
-    with (
-        access.connect(root_target) as root,
-        access.connect(
-            user_target, key_path=own_key if own_key.exists() else None, max_sessions=sessions
-        ) as user,
-    ):
-        report = run_check(
-            loaded,
-            root=root,
-            user=user,
-            vm=name,
-            progress=state.out.progress(),
-            timeout_factor=factor,
-        )
+    report = check_vm(manager, state.settings, loaded, name, progress=state.out.progress())
     if junit is not None:
         junit.write_text(to_junit(report), encoding="utf-8")
     if markdown is not None:
