@@ -95,6 +95,18 @@ def _make_vm_dir(vm_dir: Path) -> None:
         ) from exc
 
 
+def login_key(settings: Settings, user: str) -> Path:
+    """The key to log in as guest *user*: the user's own if stagingvm made one
+    (``start --user-key USER``), else stagingvm's key."""
+    from stagingvm.ssh.keys import user_key_path
+
+    if user != settings.ssh.user:
+        own = user_key_path(settings.keys_dir, user)
+        if own.exists():
+            return own
+    return settings.ssh_key_path
+
+
 class Manager:
     """Lifecycle of stagingvm VMs on one libvirt connection.
 
@@ -612,11 +624,9 @@ class Manager:
                 if net is not None
                 else None
             )
-            credentials = {
-                key: value
-                for key, value in found.credentials.items()
-                if key != ROOT_KEY_CREDENTIAL and not key.startswith("stagingvm.authorized_keys.")
-            }
+            # stagingvm's own key is put in afresh; other users' keys (--user-key) stay.
+            own = {ROOT_KEY_CREDENTIAL, USER_KEY_CREDENTIAL.format(user=self.settings.ssh.user)}
+            credentials = {k: v for k, v in found.credentials.items() if k not in own}
             self._destroy_locked(name)
             return self._start_locked(
                 name,
@@ -672,11 +682,13 @@ class Manager:
 
     @_libvirt_errors
     def ssh_target(self, name: str, user: str | None = None) -> SSHTarget:
+        """How to reach *name* as *user* (see ``login_key``)."""
+        user = user or self.settings.ssh.user
         return SSHTarget(
             host=self.address(name),
             port=22,
-            user=user or self.settings.ssh.user,
-            key_path=self.settings.ssh_key_path,
+            user=user,
+            key_path=login_key(self.settings, user),
             known_hosts=self.settings.vm_dir(name) / "known_hosts",
         )
 

@@ -22,15 +22,16 @@ if TYPE_CHECKING:
 
 
 def user_key_path(settings: Settings, user: str) -> Path:
-    return settings.keys_dir / f"id_ed25519_{user}"
+    from stagingvm.ssh.keys import user_key_path as key_path
+
+    return key_path(settings.keys_dir, user)
 
 
 def user_credentials(settings: Settings, user: str) -> dict[str, str]:
     """``{credential name: public key}`` to pass to ``Manager.start(credentials=...)``."""
-    from stagingvm.ssh.keys import make_user_keypair
+    from stagingvm.ssh.keys import user_credentials as credentials
 
-    pair = make_user_keypair(settings.keys_dir, user)
-    return {f"stagingvm.authorized_keys.{user}": pair.public_line}
+    return credentials(settings.keys_dir, [user])
 
 
 @contextmanager

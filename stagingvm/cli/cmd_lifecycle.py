@@ -14,7 +14,7 @@ import typer
 from stagingvm.cli import render
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
-from stagingvm.names import validate_name
+from stagingvm.names import validate_name, validate_user
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Name of the VM.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the VM's status as JSON on stdout.")]
@@ -78,28 +78,44 @@ def start(
         int | None,
         typer.Option("--vcpus", metavar="N", help="vCPUs, 1-256 [default: config]."),
     ] = None,
+    user_keys: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--user-key",
+            metavar="USER",
+            help="Give guest USER a key of its own (repeatable), e.g. the restricted user "
+            "`check` logs in as; `ssh USER@NAME` then uses it.",
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Start a new VM from a base image and wait until SSH works.
 
     The VM gets a copy-on-write overlay of the base (the base is never written), a NAT
     network address and a serial console log. If the start fails, everything it made is
-    removed again unless --keep-on-failure.
+    removed again unless --keep-on-failure. --user-key makes (once) a key pair for a guest
+    user in stagingvm's data dir and hands its public half to the guest as the systemd
+    credential stagingvm.authorized_keys.USER.
 
     Example:
 
     \b
       pr-test-vm start pr-42 --base hermes --pr-ref pull/42/head
+      pr-test-vm start lab-b --image design-b.qcow2 --user-key ai-worker
     """
     validate_name(name)
     if base is not None:
         validate_name(base, what="base image name")
     check_option("--memory", "memory", memory)
     check_option("--vcpus", "vcpus", vcpus)
+    for user in user_keys or ():
+        validate_user(user)
     state = cli_state(ctx)
     if image is not None and not image.is_file():
         raise NotFoundError(f"image file {image} does not exist or is not a file")
     manager = state.manager()
+    from stagingvm.ssh.keys import user_credentials
+
     if image is not None:
         imported = manager.import_base(image.resolve(), base or name)
         base = str(getattr(imported, "name", base or name))
@@ -112,6 +128,7 @@ def start(
         label=label,
         memory=memory,
         vcpus=vcpus,
+        credentials=user_credentials(state.settings.keys_dir, user_keys or ()),
     )
     doc = info.to_json()
     if json_out:

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from stagingvm.errors import ConfigError
+from stagingvm.names import USER_RE
 from stagingvm.policy import model
 from stagingvm.policy.toml_lines import KeyPath, key_lines, line_of
 
 T = TypeVar("T")
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 BUILTIN_PREFIX = "builtin:"
 
 
@@ -209,14 +209,14 @@ class _Reader:
             value, path, {"name", "login", "credential", "groups_required", "groups_forbidden"}
         )
         name = self.get(t, path, "name", str)
-        if not _USER_RE.fullmatch(name):
+        if not USER_RE.fullmatch(name):
             raise self.error((*path, "name"), f"{name!r} is not a valid user name")
         login = self.get(t, path, "login", str, "ssh-key")
         if login != "ssh-key":
             raise self.error((*path, "login"), f"unsupported login {login!r} (only 'ssh-key')")
 
         def is_group(text: str) -> bool:
-            return _USER_RE.fullmatch(text) is not None
+            return USER_RE.fullmatch(text) is not None
 
         return model.UserSpec(
             name=name,

@@ -18,18 +18,20 @@ from __future__ import annotations
 import re
 import socket
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stagingvm.errors import InvalidInputError
+from stagingvm.names import validate_user
 from stagingvm.ssh.files import ensure_private_dir, write_atomic
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.serialization import SSHPrivateKeyTypes
 
-# Users on the guest: POSIX-ish portable names (what useradd accepts by default).
-USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+CREDENTIAL_PREFIX = "stagingvm.authorized_keys."
+"""A guest user's authorized key arrives as the systemd credential ``PREFIX + USER``."""
 
 
 @dataclass(frozen=True)
@@ -58,16 +60,23 @@ def ensure_client_key(path: Path) -> str:
     return line
 
 
+def user_key_path(directory: Path, name: str) -> Path:
+    """Where the private key stagingvm uses for guest user *name* lives (made or not)."""
+    return Path(directory) / f"id_ed25519_{validate_user(name)}"
+
+
 def make_user_keypair(directory: Path, name: str) -> KeyPair:
     """The key pair stagingvm uses to log in as guest user *name* (made on first use)."""
-    if not isinstance(name, str) or USER_RE.fullmatch(name) is None:
-        raise InvalidInputError(
-            f"invalid user name {name!r}",
-            hint="use 1-32 characters: lower-case letters, digits, '_' and '-', "
-            "starting with a letter or '_'",
-        )
-    private_path = Path(directory) / f"id_ed25519_{name}"
+    private_path = user_key_path(directory, name)
     return KeyPair(private_path, ensure_client_key(private_path))
+
+
+def user_credentials(directory: Path, users: Iterable[str]) -> dict[str, str]:
+    """``{credential name: public key line}`` giving each guest user its own key."""
+    users = [validate_user(u) for u in users]  # all valid before any key is made
+    return {
+        CREDENTIAL_PREFIX + user: make_user_keypair(directory, user).public_line for user in users
+    }
 
 
 def check_key_permissions(path: Path) -> None:

@@ -31,6 +31,10 @@ LAB_NAMESPACE = os.environ.get("STAGINGVM_LAB_NAMESPACE", "stagingvm-lab")
 LAB_URI = "qemu:///system"
 CACHE_DIR = Path(os.environ.get("STAGINGVM_E2E_CACHE", "/var/cache/stagingvm-e2e"))
 RUNS_DIR = Path(os.environ.get("STAGINGVM_E2E_RUNS", "/var/tmp/stagingvm-e2e"))
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE_FLAKE = REPO / "tests" / "nix" / "fixtures" / "flake"
+CLI_CODE = "import sys; sys.argv[0] = 'pr-test-vm'; from stagingvm.cli.app import main; main()"
+"""``python -c CLI_CODE ARGS`` runs ``pr-test-vm ARGS`` from this checkout."""
 KEEP = os.environ.get("STAGINGVM_E2E_KEEP") == "1"
 """Keep the run's data dir (console logs) after the run, for debugging. VMs are always removed."""
 
@@ -93,14 +97,13 @@ class Run:
 
     def cli(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[bytes]:
         """Run ``pr-test-vm ARGS`` in a fresh process (stdout and stderr kept apart)."""
-        code = "import sys; sys.argv[0] = 'pr-test-vm'; from stagingvm.cli.app import main; main()"
         return subprocess.run(
-            [sys.executable, "-c", code, *args],
+            [sys.executable, "-c", CLI_CODE, *args],
             env=self.env(),
             capture_output=True,
             timeout=timeout,
             check=False,
-            cwd=Path(__file__).resolve().parents[2],
+            cwd=REPO,
         )
 
 
@@ -136,6 +139,18 @@ def make_run(conn: libvirt.virConnect) -> Run:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     CACHE_DIR.chmod(0o755)
     return Run(settings, f"t{pid}-", Settings(data_dir=CACHE_DIR))
+
+
+def assert_left_nothing(conn: libvirt.virConnect, run: Run, name: str) -> None:
+    """No domain, overlay volume or per-VM data of *name* is left."""
+    from stagingvm.vm import overlay_name
+
+    assert name not in [d.name() for d in conn.listAllDomains(0)]
+    pool = storage.pool_lookup(conn, run.settings.pool_name)
+    if pool is not None:
+        pool.refresh(0)
+        assert storage.volume_lookup(pool, overlay_name(name)) is None
+    assert not run.settings.vm_dir(name).exists()
 
 
 def clean_up(run: Run, conn: libvirt.virConnect) -> list[str]:

@@ -1,32 +1,43 @@
 """The policy lab end to end: the seeds' designs fail, the hardened design holds.
 
-Each design is built by the image builder, started with ai-worker's own key as an SMBIOS
-credential, and checked with the built-in ai-worker policy: design A through the library,
-design B through the CLI (``pr-test-vm check --json --junit --markdown``, as CI runs it), the
-hardened design through the library. Under software emulation one ``docker run`` takes tens
-of seconds, so each check takes minutes; the VMs are destroyed after their check.
+Each design is built by the image builder and checked with the built-in ai-worker policy,
+each through a different door users take:
+
+- design A: started by the Manager with ai-worker's own key as an SMBIOS credential, then
+  ``pr-test-vm check --json --junit --markdown`` in a subprocess;
+- design B: ``pr-test-vm test`` in a subprocess, as CI runs it: the nix fixture flake (when
+  nix is installed; ``--image`` otherwise) -> import -> start -> check -> reports -> destroy,
+  with a failing check (exit 10) that must still destroy the VM and write every report;
+- hardened: the library call ``check_vm``.
+
+Under software emulation one ``docker run`` takes tens of seconds, so each check takes
+minutes; the VMs are destroyed after their check.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import libvirt
 import pytest
 
 from stagingvm.checks import access
-from stagingvm.checks.runner import run_check
-from stagingvm.cli.cmd_check import EMULATED_CONCURRENCY
+from stagingvm.checks.vmcheck import check_vm
 from stagingvm.policy import load_policy
 from stagingvm.vm import Manager
-from tests.e2e.harness import Run, build
+from tests.e2e.harness import CLI_CODE, FIXTURE_FLAKE, REPO, Run, assert_left_nothing, build
 
 pytestmark = pytest.mark.e2e
 
 USER = "ai-worker"
+MEMORY = 1024  # MiB: enough for a Debian guest running docker
 
 
 def _boot(run: Run, manager: Manager, design: str) -> str:
@@ -39,43 +50,18 @@ def _boot(run: Run, manager: Manager, design: str) -> str:
     manager.start(
         name,
         base=design,
-        memory=2048,
+        memory=MEMORY,
         vcpus=2,
         credentials=access.user_credentials(run.settings, USER),
     )
     return name
 
 
-def _library_check(run: Run, manager: Manager, name: str) -> dict[str, Any]:
-    policy = load_policy("builtin:ai-worker")
-    emulated = manager.status(name).domain_type == "qemu"
-    factor = run.settings.timeouts.tcg_factor if emulated else 1.0
-    if emulated:  # as `pr-test-vm check` does: fewer docker runs at once under TCG
-        probes = dataclasses.replace(policy.probes, concurrency=EMULATED_CONCURRENCY)
-        policy = dataclasses.replace(policy, probes=probes)
-    key = access.user_key_path(run.settings, USER)
-    with (
-        access.connect(manager.ssh_target(name, "root")) as root,
-        access.connect(manager.ssh_target(name, USER), key_path=key) as user,
-    ):
-        report = run_check(policy, root=root, user=user, vm=name, timeout_factor=factor)
-    return report.to_json()
-
-
 @pytest.fixture(scope="module")
-def design_a(run: Run, manager: Manager) -> Iterator[dict[str, Any]]:
+def design_a(run: Run, manager: Manager) -> Iterator[tuple[int, dict[str, Any], str, str]]:
     name = _boot(run, manager, "design-a")
-    try:
-        yield _library_check(run, manager, name)
-    finally:
-        manager.destroy(name)
-
-
-@pytest.fixture(scope="module")
-def design_b(run: Run, manager: Manager) -> Iterator[tuple[int, dict[str, Any], str, str]]:
-    name = _boot(run, manager, "design-b")
-    junit = run.settings.data_dir / "design-b.junit.xml"
-    markdown = run.settings.data_dir / "design-b.md"
+    junit = run.settings.data_dir / "design-a.junit.xml"
+    markdown = run.settings.data_dir / "design-a.md"
     try:
         proc = run.cli(
             "check", name, "--policy", "builtin:ai-worker", "--json",
@@ -84,6 +70,7 @@ def design_b(run: Run, manager: Manager) -> Iterator[tuple[int, dict[str, Any], 
         )  # fmt: skip
     finally:
         manager.destroy(name)
+    assert proc.stdout, proc.stderr.decode(errors="replace")[-3000:]
     yield (
         proc.returncode,
         json.loads(proc.stdout),
@@ -92,13 +79,60 @@ def design_b(run: Run, manager: Manager) -> Iterator[tuple[int, dict[str, Any], 
     )
 
 
+@dataclass
+class CIRun:
+    code: int
+    stderr: str
+    report: dict[str, Any]
+    junit: str
+    markdown: str
+    vm: str
+
+
+@pytest.fixture(scope="module")
+def design_b(run: Run, conn: libvirt.virConnect, tmp_path_factory: pytest.TempPathFactory) -> CIRun:
+    image = build(run, "design-b")
+    work = tmp_path_factory.mktemp("design-b")
+    out = work / "reports"
+    name = run.vm_name("design-b-test")
+    env = run.env()
+    env["STAGINGVM_MEMORY"] = str(MEMORY)
+    env["STAGINGVM_VCPUS"] = "2"
+    if shutil.which("nix") is not None:  # the path users take: a flake's nixosConfiguration
+        flake = work / "flake"
+        shutil.copytree(FIXTURE_FLAKE, flake)
+        env["FIXTURE_QCOW2"] = str(image)
+        target = [f"{flake}#x", "--nix-option", "substituters="]
+    else:
+        target = ["--image", str(image)]
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_CODE, "test", *target,
+         "--policy", "builtin:ai-worker", "--name", name,
+         "--junit", str(out / "junit.xml"), "--markdown", str(out / "summary.md"),
+         "--report-json", str(out / "report.json"), "--timeout", "3000"],
+        env=env, capture_output=True, timeout=3600, check=False, cwd=REPO,
+    )  # fmt: skip
+    assert_left_nothing(conn, run, name)
+    stderr = done.stderr.decode(errors="replace")
+    assert (out / "report.json").exists(), stderr[-3000:]
+    return CIRun(
+        done.returncode,
+        stderr,
+        json.loads((out / "report.json").read_text()),
+        (out / "junit.xml").read_text(encoding="utf-8"),
+        (out / "summary.md").read_text(encoding="utf-8"),
+        name,
+    )
+
+
 @pytest.fixture(scope="module")
 def hardened(run: Run, manager: Manager) -> Iterator[dict[str, Any]]:
     name = _boot(run, manager, "hardened")
     try:
-        yield _library_check(run, manager, name)
+        report = check_vm(manager, run.settings, load_policy("builtin:ai-worker"), name)
     finally:
         manager.destroy(name)
+    yield report.to_json()
 
 
 def _escaped(report: dict[str, Any]) -> dict[str, str]:
@@ -123,9 +157,18 @@ def _promised_operations_work(report: dict[str, Any]) -> None:
         assert _promise(report, ident)["kept"] is True, _promise(report, ident)
 
 
-def test_design_a_fails_for_several_independent_reasons(design_a: dict[str, Any]) -> None:
-    escaped = _escaped(design_a)
-    assert design_a["verdict"] == "violated"
+def _junit_failures(junit: str) -> set[str | None]:
+    root = ET.fromstring(junit.split("\n", 1)[1])  # after the XML declaration
+    return {c.get("name") for c in root.iter("testcase") if c.find("failure") is not None}
+
+
+def test_design_a_fails_for_several_independent_reasons(
+    design_a: tuple[int, dict[str, Any], str, str],
+) -> None:
+    code, report, junit, markdown = design_a
+    assert code == 10
+    escaped = _escaped(report)
+    assert report["verdict"] == "violated"
     # the wrapper's parsing, going around it, handing over the host, other containers
     assert {"wrapper-parsing", "around-wrapper", "host-handover", "container-access"} <= set(
         escaped.values()
@@ -133,17 +176,21 @@ def test_design_a_fails_for_several_independent_reasons(design_a: dict[str, Any]
     for probe in ("wp-container-exec", "wp-log-level-value", "aw-full-path",
                   "aw-curl-socket-exec", "ho-bind-root", "ca-volumes-from"):  # fmt: skip
         assert probe in escaped, (probe, escaped)
-    assert _promise(design_a, "groups")["kept"] is False  # in the docker group
-    assert _promise(design_a, "no-exec")["kept"] is True  # the literal `docker exec` is blocked
-    _controls_hold(design_a)
-    _promised_operations_work(design_a)
+    assert _promise(report, "groups")["kept"] is False  # in the docker group
+    assert _promise(report, "no-exec")["kept"] is True  # the literal `docker exec` is blocked
+    _controls_hold(report)
+    _promised_operations_work(report)
+    assert set(escaped) <= _junit_failures(junit)
+    assert "wp-container-exec" in markdown and "VIOLATED" in markdown
+    # `check` tears its oracles down; the phases it went through are in the report
+    assert list(report["phases"]) == [
+        "setup", "account", "allow", "probes", "destructive", "collect", "teardown",
+    ]  # fmt: skip
 
 
-def test_design_b_fails_for_several_independent_reasons(
-    design_b: tuple[int, dict[str, Any], str, str],
-) -> None:
-    code, report, junit, markdown = design_b
-    assert code == 10
+def test_design_b_fails_through_pr_test_vm_test(design_b: CIRun) -> None:
+    assert design_b.code == 10, design_b.stderr[-3000:]
+    report = design_b.report
     escaped = _escaped(report)
     assert {"sudo-wildcards", "root-client-files", "host-handover", "secrets"} <= set(
         escaped.values()
@@ -156,10 +203,10 @@ def test_design_b_fails_for_several_independent_reasons(
     assert _promise(report, "groups")["kept"] is True
     _controls_hold(report)
     _promised_operations_work(report)
-    root = ET.fromstring(junit.split("\n", 1)[1])
-    failed = {c.get("name") for c in root.iter("testcase") if c.find("failure") is not None}
-    assert set(escaped) <= failed
-    assert "sw-run-as-root" in markdown and "VIOLATED" in markdown
+    assert set(escaped) <= _junit_failures(design_b.junit)
+    assert "sw-run-as-root" in design_b.markdown and "VIOLATED" in design_b.markdown
+    assert "| VM afterwards | destroyed |" in design_b.markdown
+    assert "teardown" not in report["phases"]  # the VM is destroyed: no tear-down inside it
 
 
 def test_hardened_design_passes_everything(hardened: dict[str, Any]) -> None:

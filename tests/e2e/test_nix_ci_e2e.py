@@ -23,15 +23,11 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from stagingvm.virt import storage
-from stagingvm.vm import overlay_name
-from tests.e2e.harness import Run, build
+from tests.e2e.harness import CLI_CODE, FIXTURE_FLAKE, REPO, Run, assert_left_nothing, build
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nix]
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURE_FLAKE = REPO / "tests" / "nix" / "fixtures" / "flake"
-CLI = "import sys; sys.argv[0] = 'pr-test-vm'; from stagingvm.cli.app import main; main()"
+CLI = CLI_CODE
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +79,6 @@ def cli_args(flake: Path, name: str, out: Path) -> list[str]:
         "--timeout",
         "1500",
     ]
-
-
-def assert_left_nothing(conn: libvirt.virConnect, run: Run, name: str) -> None:
-    assert name not in [d.name() for d in conn.listAllDomains(0)]
-    pool = storage.pool_lookup(conn, run.settings.pool_name)
-    if pool is not None:
-        pool.refresh(0)
-        assert storage.volume_lookup(pool, overlay_name(name)) is None
-    assert not run.settings.vm_dir(name).exists()
 
 
 def test_a_full_run_reports_the_verdict_and_destroys_the_vm(

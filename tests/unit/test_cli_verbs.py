@@ -23,7 +23,7 @@ from stagingvm.cli.output import Output
 from stagingvm.errors import WaitTimeoutError
 from stagingvm.settings import Settings
 from stagingvm.virt.connection import forget
-from stagingvm.vm import Manager
+from stagingvm.vm import Manager, login_key
 
 Invoke = Callable[..., Result]
 TESTDRIVER_URI = f"test://{Path(__file__).resolve().parents[1] / 'testdriver.xml'}"
@@ -291,3 +291,34 @@ def test_ssh_separator_is_not_sent_to_the_guest() -> None:
     assert remote_argv(["--"]) is None
     assert remote_argv(None) is None
     assert remote_argv([]) is None
+
+
+def _domain_xml(td: Driver, name: str) -> str:
+    from stagingvm.virt.connection import connect
+
+    return str(connect(TESTDRIVER_URI).lookupByName(name).XMLDesc(0))
+
+
+def test_start_user_key_gives_the_user_a_key_of_its_own(td: Driver) -> None:
+    td.add_base("base1")
+    result = td("start", "vm1", "--base", "base1", "--no-wait", "--user-key", "ai-worker")
+    assert result.exit_code == 0, result.output
+    key = td.data_dir / "keys" / "id_ed25519_ai-worker"
+    assert key.stat().st_mode & 0o777 == 0o600
+    public = (key.parent / (key.name + ".pub")).read_text().strip()
+    assert public.startswith("ssh-ed25519 ")
+    xml = _domain_xml(td, "vm1")
+    assert f"io.systemd.credential:stagingvm.authorized_keys.ai-worker={public}" in xml
+    settings = Settings(uri=TESTDRIVER_URI, data_dir=td.data_dir)
+    assert login_key(settings, "ai-worker") == key  # `ssh ai-worker@vm1` and `check` use it
+    assert login_key(settings, "root") == settings.ssh_key_path
+    assert login_key(settings, "nobody") == settings.ssh_key_path  # no key of its own
+
+
+def test_start_user_key_with_a_bad_user_name_creates_nothing(td: Driver) -> None:
+    td.add_base("base1")
+    result = td("start", "vm1", "--base", "base1", "--no-wait", "--user-key", "Bad;Name")
+    assert result.exit_code == 2
+    assert "error: invalid user name 'Bad;Name'" in result.stderr
+    assert td.json("list") == []
+    assert not (td.data_dir / "keys").exists() or not list((td.data_dir / "keys").iterdir())

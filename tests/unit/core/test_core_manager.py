@@ -192,7 +192,12 @@ def test_start_boots_a_stopped_vm_again_as_it_is(manager: Manager, base: bases.B
 
 def test_rebuild_keeps_mac_and_address(manager: Manager, base: bases.BaseImage) -> None:
     first = manager.start(
-        "rb", base="base", wait=False, label="keep", memory=1024, credentials={"extra": "v"}
+        "rb",
+        base="base",
+        wait=False,
+        label="keep",
+        memory=1024,
+        credentials={"extra": "v", "stagingvm.authorized_keys.ai-worker": "ssh-ed25519 AAAA w"},
     )
     net = network.require(manager.conn, "staging")
     ip_before = [h.ip for h in network.dhcp_hosts(net) if h.name == "rb"]
@@ -203,6 +208,9 @@ def test_rebuild_keeps_mac_and_address(manager: Manager, base: bases.BaseImage) 
     assert second.label == "keep" and second.memory_mib == 1024
     facts = vdomain.facts(manager.conn.lookupByName("rb"))
     assert facts.credentials["extra"] == "v"
+    # another user's key (start --user-key) survives; root's is stagingvm's, put in afresh
+    assert facts.credentials["stagingvm.authorized_keys.ai-worker"] == "ssh-ed25519 AAAA w"
+    assert facts.credentials[ROOT_KEY_CREDENTIAL].startswith("ssh-ed25519 ")
     assert second.created_at >= first.created_at
 
 
