@@ -148,26 +148,34 @@ class Output:
     def progress(self) -> CliProgress:
         # Not self.err.is_terminal: that would import Rich for every `list --json`.
         terminal = self._err.is_terminal if self._err is not None else _is_tty(sys.stderr)
-        return CliProgress(self, enabled=not self.quiet and terminal)
+        return CliProgress(self, enabled=not self.quiet and terminal, log=not self.quiet)
 
 
 class CliProgress:
     """``stagingvm.progress.Progress`` for the CLI: a spinner naming the phase on a terminal.
 
-    Not on a terminal (CI logs, pipes) phases are silent; notes (warnings, decisions such as
-    "KVM is not usable, using TCG") are always shown unless ``--quiet``.
+    Not on a terminal (CI logs, pipes) each phase is a plain line when it starts and one with
+    its duration when it ends, so a long job's log shows where it is. Notes (warnings,
+    decisions such as "KVM is not usable, using TCG") are always shown. ``--quiet``: none of it.
     """
 
-    def __init__(self, out: Output, *, enabled: bool) -> None:
+    def __init__(self, out: Output, *, enabled: bool, log: bool = False) -> None:
         self._out = out
         self.enabled = enabled
+        self.log = log and not enabled
         self._stack: list[str] = []
         self._status: Status | None = None
 
     @contextlib.contextmanager
     def phase(self, description: str) -> Iterator[None]:
         if not self.enabled:
-            yield
+            if not self.log:
+                yield
+                return
+            self._out._line("", "", f"... {description}")
+            started = time.monotonic()
+            yield  # on failure the error says what went wrong: no second line
+            self._out._line("", "", f"done: {description} ({time.monotonic() - started:.1f} s)")
             return
         self._stack.append(description)
         if self._status is None:

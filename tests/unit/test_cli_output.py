@@ -47,13 +47,24 @@ def test_failed_phase_gets_no_tick() -> None:
     assert progress._status is None
 
 
-def test_progress_is_silent_off_a_terminal_but_notes_are_not() -> None:
+def test_progress_off_a_terminal_is_plain_log_lines() -> None:
     buffer = io.StringIO()
     progress = Output(err=Console(file=buffer, force_terminal=False)).progress()
-    assert not progress.enabled
+    assert not progress.enabled  # no spinner in a CI log
     with progress.phase("waiting for DHCP lease"):
         progress.note("using TCG")
-    assert buffer.getvalue() == "using TCG\n"
+    lines = buffer.getvalue().splitlines()
+    assert lines[:2] == ["... waiting for DHCP lease", "using TCG"]
+    assert re.fullmatch(r"done: waiting for DHCP lease \(\d+\.\d s\)", lines[2])
+    assert len(lines) == 3
+
+
+def test_failed_phase_off_a_terminal_has_no_done_line() -> None:
+    buffer = io.StringIO()
+    progress = Output(err=Console(file=buffer, force_terminal=False)).progress()
+    with pytest.raises(RuntimeError), progress.phase("waiting for SSH banner"):
+        raise RuntimeError("guest died")
+    assert buffer.getvalue() == "... waiting for SSH banner\n"
 
 
 def test_quiet_silences_progress_and_notes_but_not_errors() -> None:
