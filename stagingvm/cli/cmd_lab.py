@@ -7,7 +7,6 @@ does not need it. See docs/lab.md.
 
 from __future__ import annotations
 
-import subprocess
 from typing import Annotated, Any
 
 import typer
@@ -147,16 +146,13 @@ def lab_exec(
     """
     from stagingvm.errors import InvalidInputError, LabError
     from stagingvm.lab import netns
+    from stagingvm.lab.execute import run_in_namespace
 
     if not command:
         raise InvalidInputError("no command given", hint="pr-test-vm lab exec -- CMD [ARGS...]")
     if not netns.exists(namespace):
         raise LabError(f"the lab namespace {namespace!r} does not exist", hint="pr-test-vm lab up")
-    try:
-        code = subprocess.run(netns.exec_argv(namespace, command), check=False).returncode
-    except FileNotFoundError as exc:
-        raise LabError("`ip` is missing", hint="apt-get install iproute2") from exc
-    raise typer.Exit(code)
+    raise typer.Exit(run_in_namespace(namespace, command))
 
 
 def register(app: typer.Typer) -> None:

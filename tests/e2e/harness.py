@@ -35,6 +35,8 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURE_FLAKE = REPO / "tests" / "nix" / "fixtures" / "flake"
 CLI_CODE = "import sys; sys.argv[0] = 'pr-test-vm'; from stagingvm.cli.app import main; main()"
 """``python -c CLI_CODE ARGS`` runs ``pr-test-vm ARGS`` from this checkout."""
+ARTIFACTS_DIR = Path(os.environ.get("STAGINGVM_E2E_ARTIFACTS", RUNS_DIR / "artifacts"))
+"""Reports of the policy lab's checks are copied here (kept after the run, for CI to upload)."""
 KEEP = os.environ.get("STAGINGVM_E2E_KEEP") == "1"
 """Keep the run's data dir (console logs) after the run, for debugging. VMs are always removed."""
 
@@ -139,6 +141,14 @@ def make_run(conn: libvirt.virConnect) -> Run:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     CACHE_DIR.chmod(0o755)
     return Run(settings, f"t{pid}-", Settings(data_dir=CACHE_DIR))
+
+
+def keep_artifact(name: str, content: str) -> Path:
+    """Write *content* to ``ARTIFACTS_DIR/name`` (replacing an older one) and return the path."""
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS_DIR / name
+    path.write_text(content, encoding="utf-8")
+    return path
 
 
 def assert_left_nothing(conn: libvirt.virConnect, run: Run, name: str) -> None:

@@ -18,21 +18,34 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import libvirt
 import pytest
 
 from stagingvm.checks import access
+from stagingvm.checks.reports import to_markdown
 from stagingvm.checks.vmcheck import check_vm
 from stagingvm.policy import load_policy
 from stagingvm.vm import Manager
-from tests.e2e.harness import CLI_CODE, FIXTURE_FLAKE, REPO, Run, assert_left_nothing, build
+from tests.e2e.harness import (
+    CLI_CODE,
+    FIXTURE_FLAKE,
+    REPO,
+    Run,
+    assert_left_nothing,
+    build,
+    keep_artifact,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -71,11 +84,12 @@ def design_a(run: Run, manager: Manager) -> Iterator[tuple[int, dict[str, Any], 
     finally:
         manager.destroy(name)
     assert proc.stdout, proc.stderr.decode(errors="replace")[-3000:]
+    keep_artifact("design-a.json", proc.stdout.decode())
     yield (
         proc.returncode,
         json.loads(proc.stdout),
-        junit.read_text(encoding="utf-8"),
-        markdown.read_text(encoding="utf-8"),
+        keep_artifact("design-a.junit.xml", junit.read_text(encoding="utf-8")).read_text(),
+        keep_artifact("design-a.md", markdown.read_text(encoding="utf-8")).read_text(),
     )
 
 
@@ -115,6 +129,9 @@ def design_b(run: Run, conn: libvirt.virConnect, tmp_path_factory: pytest.TempPa
     assert_left_nothing(conn, run, name)
     stderr = done.stderr.decode(errors="replace")
     assert (out / "report.json").exists(), stderr[-3000:]
+    for kept, made in (("design-b.json", "report.json"), ("design-b.junit.xml", "junit.xml"),
+                       ("design-b.md", "summary.md")):  # fmt: skip
+        keep_artifact(kept, (out / made).read_text(encoding="utf-8"))
     return CIRun(
         done.returncode,
         stderr,
@@ -132,6 +149,8 @@ def hardened(run: Run, manager: Manager) -> Iterator[dict[str, Any]]:
         report = check_vm(manager, run.settings, load_policy("builtin:ai-worker"), name)
     finally:
         manager.destroy(name)
+    keep_artifact("hardened.json", json.dumps(report.to_json(), indent=2, sort_keys=True))
+    keep_artifact("hardened.md", to_markdown(report))
     yield report.to_json()
 
 
@@ -220,3 +239,53 @@ def test_hardened_design_passes_everything(hardened: dict[str, Any]) -> None:
     assert not _escaped(hardened)
     _controls_hold(hardened)
     _promised_operations_work(hardened)
+
+
+def test_ctrl_c_in_the_middle_of_a_check_destroys_the_vm_and_reports(
+    run: Run, conn: libvirt.virConnect, tmp_path: Path
+) -> None:
+    """``pr-test-vm test --image`` on design B, interrupted once root sets up the oracles."""
+    image = build(run, "design-b")
+    out = tmp_path / "reports"
+    name = run.vm_name("design-b-int")
+    env = run.env()
+    env["STAGINGVM_MEMORY"] = str(MEMORY)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI_CODE, "test", "--image", str(image),
+         "--policy", "builtin:ai-worker", "--name", name,
+         "--junit", str(out / "junit.xml"), "--report-json", str(out / "report.json")],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # progress lines: CI logs get one per phase
+            lines.append(line)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline and proc.poll() is None:
+            if any("setting up oracles as root" in line for line in lines):
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, "".join(lines)[-3000:]
+        time.sleep(5)  # root is planting oracles in the guest
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=10)
+    stderr = "".join(lines)
+    assert proc.returncode == 130, stderr[-3000:]
+    assert_left_nothing(conn, run, name)
+    (error,) = ET.parse(out / "junit.xml").getroot().findall(".//error")
+    assert error.get("type") == "interrupted"
+    report = json.loads((out / "report.json").read_text())
+    assert (report["verdict"], report["phase"], report["destroyed"]) == (
+        "interrupted", "check", True,
+    )  # fmt: skip

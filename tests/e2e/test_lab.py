@@ -9,7 +9,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +142,45 @@ def test_a_log_only_daemon_outside_is_adopted_not_refused(
     assert got.action == "adopted" and not got.in_namespace
     assert got.notes and "only writes logs" in got.notes[0]
     assert daemons.stop(log_only, private_ns).action == ""  # never stopped from outside
+
+
+JOB = """
+import signal, sys, time
+from pathlib import Path
+out = Path(sys.argv[1])
+def finish(signum, frame):
+    time.sleep(1)  # a clean-up that takes a while: the wrapper must wait for it
+    out.write_text(signal.Signals(signum).name)
+    sys.exit(7)
+signal.signal(signal.SIGINT, finish)
+signal.signal(signal.SIGTERM, finish)
+out.write_text("ready")
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_lab_exec_hands_signals_to_the_job_and_waits_for_it(
+    private_ns: str, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """A signal sent to `lab exec` alone (no terminal) reaches the job, whose clean-up runs
+    to the end; the wrapper exits with the job's status. It never kills the job."""
+    netns.create(private_ns)
+    marker = tmp_path / "job"
+    code = "import sys; sys.argv[0] = 'pr-test-vm'; from stagingvm.cli.app import main; main()"
+    wrapper = subprocess.Popen(
+        [sys.executable, "-c", code, "lab", "exec", "--namespace", private_ns, "--",
+         sys.executable, "-c", JOB, str(marker)],
+        stdin=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not marker.exists():
+            time.sleep(0.1)
+        assert marker.read_text() == "ready"
+        wrapper.send_signal(sig)
+        assert wrapper.wait(timeout=30) == 7
+    finally:
+        if wrapper.poll() is None:
+            wrapper.kill()
+    assert marker.read_text() == sig.name
