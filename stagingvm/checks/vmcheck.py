@@ -42,11 +42,13 @@ def check_vm(
     *,
     progress: Progress = NULL_PROGRESS,
     teardown: bool = True,
+    report: CheckReport | None = None,
 ) -> CheckReport:
     """Run *policy*'s checks on the running VM *name*; the report, whatever the verdict.
 
     *teardown* False leaves the oracles in place: for a VM that is destroyed right after
-    (``pr-test-vm test``), or kept for a post-mortem, where they are the evidence.
+    (``pr-test-vm test``), or kept for a post-mortem, where they are the evidence. *report*:
+    see ``run_check`` (filled in place, so an interrupted caller keeps what was found).
     """
     from stagingvm.checks import access
     from stagingvm.checks.runner import run_check
@@ -68,4 +70,5 @@ def check_vm(
             progress=progress,
             timeout_factor=factor,
             teardown=teardown,
+            report=report,
         )
