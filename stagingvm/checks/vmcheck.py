@@ -11,6 +11,7 @@ at once (eight at once swamp an emulated 2-vCPU guest's docker daemon).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from stagingvm.progress import NULL_PROGRESS, Progress
@@ -32,6 +33,21 @@ def tuned(policy: Policy, *, emulated: bool, tcg_factor: float) -> tuple[Policy,
         probes = dataclasses.replace(policy.probes, concurrency=EMULATED_CONCURRENCY)
         policy = dataclasses.replace(policy, probes=probes)
     return policy, tcg_factor
+
+
+def only_families(policy: Policy, families: Sequence[str]) -> Policy:
+    """*policy* narrowed to these probe families (promises and controls still run)."""
+    from stagingvm.errors import InvalidInputError
+    from stagingvm.policy.model import FAMILIES
+
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise InvalidInputError(
+            f"unknown probe famil{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)}",
+            hint=f"families: {', '.join(FAMILIES)}",
+        )
+    probes = dataclasses.replace(policy.probes, families=tuple(dict.fromkeys(families)))
+    return dataclasses.replace(policy, probes=probes)
 
 
 def check_vm(
