@@ -251,7 +251,7 @@ def test_ctrl_c_in_the_middle_of_a_check_destroys_the_vm_and_keeps_what_was_foun
     env = run.env()
     env["STAGINGVM_MEMORY"] = str(MEMORY)
     proc = subprocess.Popen(
-        [sys.executable, "-c", CLI_CODE, "test", "--image", str(image),
+        [sys.executable, "-c", CLI_CODE, "-v", "test", "--image", str(image),
          "--policy", "builtin:ai-worker", "--name", name,
          "--junit", str(out / "junit.xml"), "--report-json", str(out / "report.json")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,

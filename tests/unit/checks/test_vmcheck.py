@@ -48,6 +48,6 @@ def test_only_families_refuses_an_unknown_family() -> None:
     from stagingvm.checks.vmcheck import only_families
     from stagingvm.errors import InvalidInputError
 
-    with pytest.raises(InvalidInputError, match="unknown probe family: sudo-wildcard$") as err:
+    with pytest.raises(InvalidInputError, match=r"unknown probe family: sudo-wildcard$") as err:
         only_families(load_policy("builtin:ai-worker"), ["sudo-wildcard"])
     assert "sudo-wildcards" in (err.value.hint or "")
