@@ -239,7 +239,7 @@ def _run(s: _Session, report: CheckReport) -> None:
             )
         )
     for promise in deny:
-        attempts = [(c, deny_ev[(promise.id, c)]) for c in promise.commands]
+        attempts = [(s.command(promise, c), deny_ev[(promise.id, c)]) for c in promise.commands]
         report.promises.append(judge.judge_deny(promise, attempts, obs, s.run))
     if obs is not None:
         report.infrastructure.extend(obs.errors)
@@ -302,7 +302,7 @@ def _allow(s: _Session, promise: Promise) -> PromiseResult:
         if promise.judge.oracle == "restarted":
             after = s.started_at()
             fired = bool(after) and after != before
-        attempts.append((command, ev, fired))
+        attempts.append((s.command(promise, command), ev, fired))  # as run, for the report
         result = judge.judge_allow(promise, attempts, s.judge_facts(promise.id))
         if result.kept:
             return result
@@ -373,7 +373,7 @@ def _judge_interrupted(s: _Session, report: CheckReport) -> None:
     for promise in s.deny:
         if promise.id in kept or any((promise.id, c) not in s.deny_ev for c in promise.commands):
             continue
-        attempts = [(c, s.deny_ev[(promise.id, c)]) for c in promise.commands]
+        attempts = [(s.command(promise, c), s.deny_ev[(promise.id, c)]) for c in promise.commands]
         report.promises.append(judge.judge_deny(promise, attempts, None, s.run))
     report.infrastructure.append(
         f"interrupted while {_DOING.get(s.phase, s.phase)}: {len(ran)} of {len(s.probes)} "
