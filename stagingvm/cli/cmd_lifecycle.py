@@ -23,7 +23,8 @@ WaitOpt = Annotated[
     typer.Option(
         "--wait/--no-wait",
         help="Wait until SSH login works (phases: running, DHCP lease, SSH banner, login) "
-        "and pin the VM's SSH host key; without it `ssh` refuses the unpinned key.",
+        "and pin the VM's SSH host key (images from stagingvm's builder: the keys it recorded, "
+        "pinned before boot); without either, `ssh` refuses the unpinned key.",
     ),
 ]
 
