@@ -130,10 +130,19 @@ PY
   setsid python3 "$ORACLE/registry.py" "$ORACLE/registry.log" "${REG##*:}" \
     </dev/null >/dev/null 2>&1 &
   echo $! > "$ORACLE/registry.pid"
-  sleep 1
-  python3 -c 'import sys, urllib.request as u
-try: u.urlopen("http://" + sys.argv[1] + "/v2/stagingvm/ctl-oracle-registry/x", timeout=5)
-except Exception: pass' "$REG"
+  # The positive control: one request the registry must log. Python starts slowly under
+  # emulation, so knock until the server is up (a fixed sleep lost the race in the lab).
+  python3 -c 'import sys, time, urllib.error, urllib.request as u
+url = "http://" + sys.argv[1] + "/v2/stagingvm/ctl-oracle-registry/x"
+for _ in range(120):
+    try:
+        u.urlopen(url, timeout=5)
+    except urllib.error.HTTPError:
+        break  # it answered (404): the request is in its log
+    except OSError:
+        time.sleep(0.5)
+        continue
+    break' "$REG"
 fi
 echo "$N" > "$RM/ctl-oracle-rootmark"
 docker exec "$V" sh -c "echo $N > /tmp/mark-ctl-oracle-victim"
