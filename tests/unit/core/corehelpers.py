@@ -57,7 +57,7 @@ def make_manager(settings: Settings, conn: Any, routes_file: Path, **kwargs: Any
 
 def add_base(manager: Manager, name: str = "base") -> bases.BaseImage:
     """A base volume as ``import_base`` leaves it (the test driver cannot take uploads)."""
-    pool = manager._ensure_host()
+    pool = manager.host.ensure_host()
     vol_name = bases.volume_name(name, f"key-{name}")
     vol = pool.createXML(
         storage.render_volume(vol_name, capacity=BASE_SIZE, fmt="qcow2", mode=storage.BASE_MODE),
