@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from stagingvm import locks, teardown, vminfo, vmstart
 from stagingvm.errors import ConflictError, InvalidInputError, NotFoundError
+from stagingvm.hostkeys import recorded_host_keys
 from stagingvm.models import SSHTarget, VMInfo
 from stagingvm.names import validate_name
 from stagingvm.progress import NULL_PROGRESS, Progress
@@ -114,11 +115,16 @@ class Manager:
 
     @_libvirt_errors
     def import_base(self, image: Path, name: str, *, source_key: str | None = None) -> BaseImage:
-        """Copy *image* into the pool as the read-only base *name* (no-op for a known key)."""
+        """Copy *image* into the pool as the read-only base *name* (no-op for a known key).
+
+        The SSH host keys stagingvm's image builder recorded for *image* (its manifest) go
+        with it: VMs of this base pin them before they first run (``stagingvm.hostkeys``).
+        """
         validate_name(name, what="base image name")
         image = Path(image)
         if not image.is_file():
             raise NotFoundError(f"image {image} does not exist or is not a file")
+        host_keys = recorded_host_keys(image)
         pool = self.host.ensure_host()
         with self.host.host_lock():
             base = bases.import_base(
@@ -128,6 +134,7 @@ class Manager:
                 image,
                 name,
                 source_key=source_key,
+                host_keys=host_keys,
                 progress=self.progress,
             )
             self._prune_bases(pool, name)

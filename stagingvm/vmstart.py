@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from stagingvm.boot import boot
 from stagingvm.cleanup import Undo
-from stagingvm.errors import ConfigError, ConflictError, InvalidInputError
+from stagingvm.errors import ConfigError, ConflictError, HostKeyError, InvalidInputError
+from stagingvm.hostkeys import seed_known_hosts
 from stagingvm.models import VMInfo
 from stagingvm.readiness import Guest, wait_until_ready
 from stagingvm.teardown import destroy_locked
@@ -165,6 +166,7 @@ def _start_with(
     mac = (vm.mac or network.new_mac(net)).lower()
     vm_dir = settings.vm_dir(name)
     console_log = vm_dir / "console.log"
+    seeded = bool(base.host_keys)  # else: trust on first use (the wait pins the first key)
 
     def spec(disk: str) -> vdomain.DomainSpec:
         creds = {**vm.credentials, ROOT_KEY_CREDENTIAL: key_line()}
@@ -199,6 +201,12 @@ def _start_with(
         _make_vm_dir(vm_dir)
         undo.push("remove the VM directory", lambda: shutil.rmtree(vm_dir))
         reservation = side.submit(_reserve_address, host, net, name, mac, vm.ip)
+
+        def before_run() -> None:
+            ip = reservation.result()
+            if seeded:  # the guest's keys are known: pinned before its CPUs run
+                seed_known_hosts(vm_dir / "known_hosts", ip, base.host_keys)
+
         try:
             dom = _define_and_boot(
                 host,
@@ -208,13 +216,13 @@ def _start_with(
                 base_vol=base_vol,
                 undo=undo,
                 spec=spec,
-                before_run=reservation.result,
+                before_run=before_run,
             )
         finally:
             if reservation.exception() is None:  # waits for it
                 undo.push("remove the DHCP host entry", lambda: host.remove_dhcp(net, name))
         if wait:
-            _wait_ready(host, dom, name, mac=mac, net=net, factor=factor)
+            _wait_ready(host, dom, name, mac=mac, net=net, factor=factor, seeded=seeded)
     except BaseException:
         if keep_on_failure:
             host.progress.note(f"keeping {name} for inspection: `pr-test-vm destroy {name}`")
@@ -274,8 +282,13 @@ def _wait_ready(
     mac: str,
     net: libvirt.virNetwork,
     factor: float,
+    seeded: bool = False,
 ) -> None:
-    """Wait through the readiness phases (running, lease, banner, login) for VM *name*."""
+    """Wait through the readiness phases (running, lease, banner, login) for VM *name*.
+
+    *seeded*: its known_hosts holds the keys its image must have, and the login accepts no
+    other (else the first key the guest offers is pinned, and later ones must match it).
+    """
     settings = host.settings
     vm_dir = settings.vm_dir(name)
     guest = Guest(
@@ -286,15 +299,26 @@ def _wait_ready(
         user=settings.ssh.user,
         key_path=settings.ssh_key_path,
         known_hosts=vm_dir / "known_hosts",
+        record_first_key=not seeded,
     )
-    wait_until_ready(
-        guest,
-        timeouts=settings.timeouts,
-        factor=factor,
-        probes=host.probes,
-        clock=host.clock,
-        progress=host.progress,
-    )
+    try:
+        wait_until_ready(
+            guest,
+            timeouts=settings.timeouts,
+            factor=factor,
+            probes=host.probes,
+            clock=host.clock,
+            progress=host.progress,
+        )
+    except HostKeyError as exc:
+        if not seeded:
+            raise
+        raise HostKeyError(
+            f"VM {name} does not show the SSH host key its image was built with: {exc}",
+            hint="someone may be intercepting the connection: do not use this VM. If the "
+            "image's disk was changed after it was built, rebuild the image "
+            "(`pr-test-vm image build NAME --force`) and import it again",
+        ) from exc
 
 
 def rebuild(host: VMHost, name: str, *, wait: bool, keep_on_failure: bool) -> VMInfo:
