@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sshd_server import DropbearDaemon, connect_to
+from sshd_server import DROPBEARKEY, DropbearDaemon, connect_to, strict_login
 
 from stagingvm.errors import HostKeyError, WaitTimeoutError
 from stagingvm.ssh.client import CommandResult, GuestSSH
@@ -121,10 +121,7 @@ def test_readiness_login_with_seeded_keys_accepts_only_them(
     dropbear: DropbearDaemon, tmp_path: Path
 ) -> None:
     """A VM whose image's keys are known: the login accepts those and records nothing else."""
-    from sshd_server import DROPBEARKEY
-
     from stagingvm.hostkeys import seed_known_hosts
-    from stagingvm.readiness import SSHProbes
     from stagingvm.ssh.keys import ensure_client_key
 
     shown = subprocess.run(
@@ -135,33 +132,21 @@ def test_readiness_login_with_seeded_keys_accepts_only_them(
     ).stdout
     real = next(line for line in shown.splitlines() if line.startswith("ssh-"))
     wrong = ensure_client_key(tmp_path / "another_host_key")
-    probes = SSHProbes(port=dropbear.port)
-
-    def login(known_hosts: Path) -> bool:
-        return probes.login(
-            dropbear.host,
-            user=dropbear.user,
-            key_path=dropbear.client_key,
-            known_hosts=known_hosts,
-            timeout=10.0,
-            record_first_key=False,
-        )
-
     seeded = tmp_path / "seeded" / "known_hosts"
     seed_known_hosts(seeded, dropbear.host, [real], port=dropbear.port)
     pinned = seeded.read_text()
     assert pinned == f"[{dropbear.host}]:{dropbear.port} {' '.join(real.split()[:2])}\n"
-    assert login(seeded) is True
+    assert strict_login(dropbear, seeded) is True
     assert seeded.read_text() == pinned
 
     impostor = tmp_path / "impostor" / "known_hosts"
     seed_known_hosts(impostor, dropbear.host, [wrong], port=dropbear.port)
     before = impostor.read_text()
     with pytest.raises(HostKeyError, match="changed"):
-        login(impostor)
+        strict_login(dropbear, impostor)
     assert impostor.read_text() == before  # the offered key was not recorded
 
     nothing = tmp_path / "nothing" / "known_hosts"
     with pytest.raises(HostKeyError, match="not pinned"):
-        login(nothing)
+        strict_login(dropbear, nothing)
     assert not nothing.exists()
