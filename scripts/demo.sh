@@ -10,7 +10,7 @@ recipe=${1:-design-b}
 mkdir -p out/demo
 # Build (or find cached) outside the lab: the lab's namespace cannot reach the Debian mirror.
 .venv/bin/pr-test-vm image build "$recipe" || exit
-.venv/bin/pr-test-vm lab exec -- .venv/bin/pr-test-vm test --recipe "$recipe" \
+.venv/bin/pr-test-vm lab exec -- .venv/bin/pr-test-vm -v test --recipe "$recipe" \
   --name "demo-$recipe" --policy builtin:ai-worker \
   --junit "out/demo/$recipe.junit.xml" --markdown "out/demo/$recipe.md" \
   --report-json "out/demo/$recipe.json"

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.settings import Settings
@@ -40,8 +40,9 @@ class PolicyReport:
 
         return f"{verdict_line(self.report)}; {summary_line(self.report)}"
 
-    def write_json(self, path: Path) -> None:
-        path.write_text(json.dumps(self.report.to_json(), indent=2, sort_keys=True) + "\n")
+    def write_json(self, path: Path, *, run: Mapping[str, Any]) -> None:
+        doc = {**self.report.to_json(), "run": dict(run)}
+        path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
     def write_junit(self, path: Path) -> None:
         from stagingvm.checks.reports import to_junit
@@ -67,6 +68,7 @@ class CheckPolicy:
         self.settings = settings
         self.manager = manager
         self.progress = progress
+        self._report: CheckReport | None = None
 
     @classmethod
     def load(
@@ -91,8 +93,11 @@ class CheckPolicy:
         return user_credentials(self.settings, self.user)
 
     def run(self, vm_name: str) -> PolicyReport:
+        from stagingvm.checks.model import CheckReport
         from stagingvm.checks.vmcheck import check_vm
 
+        # Filled in place, so an interrupted run still has what it found (``partial``).
+        self._report = CheckReport(vm=vm_name, policy=self.policy.source, user=self.user)
         # No tear-down: the VM is destroyed next, or kept with the oracles as evidence.
         report = check_vm(
             self.manager,
@@ -101,5 +106,9 @@ class CheckPolicy:
             vm_name,
             progress=self.progress,
             teardown=False,
+            report=self._report,
         )
         return PolicyReport(report)
+
+    def partial(self) -> PolicyReport | None:
+        return PolicyReport(self._report) if self._report is not None else None

@@ -1,7 +1,8 @@
 """Run-level reports of ``pr-test-vm test``: what CI shows when no check report exists.
 
 When the checks ran, their own report (``stagingvm.checks``) is written and this module only
-appends a short "run" section to the Markdown. When the run stopped earlier (the build failed,
+appends a short "run" section to the Markdown (and, when the run was stopped mid-check, the
+run's failing test case to the JUnit file). When the run stopped earlier (the build failed,
 the guest never booted, the time-out hit, Ctrl-C), these writers still produce a JUnit file
 with one failing test case named for the phase, a Markdown summary and a JSON document, so a
 CI job always has something to upload and to show on the pull request.
@@ -28,6 +29,20 @@ _TITLES = {
 
 
 def write_junit(path: Path, outcome: RunOutcome) -> None:
+    suites = ET.Element("testsuites")
+    suites.append(_run_suite(outcome))
+    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def append_run_junit(path: Path, outcome: RunOutcome) -> None:
+    """Add the run's own failing test case to a check report's JUnit file (a run stopped by
+    Ctrl-C or its time-out mid-check: the partial check report alone would hide why)."""
+    tree = ET.parse(path)  # noqa: S314 - the file stagingvm itself has just written
+    tree.getroot().append(_run_suite(outcome))
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _run_suite(outcome: RunOutcome) -> ET.Element:
     suite = ET.Element(
         "testsuite",
         name="stagingvm",
@@ -48,9 +63,7 @@ def write_junit(path: Path, outcome: RunOutcome) -> None:
             case, "error", type=outcome.verdict, message=outcome.error or outcome.verdict
         )
         err.text = "\n".join([*(outcome.detail or []), *([outcome.hint] if outcome.hint else [])])
-    suites = ET.Element("testsuites")
-    suites.append(suite)
-    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
+    return suite
 
 
 def _run_lines(outcome: RunOutcome) -> list[str]:

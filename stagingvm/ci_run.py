@@ -52,7 +52,9 @@ class CheckReport(Protocol):
 
     def summary(self) -> str: ...
 
-    def write_json(self, path: Path) -> None: ...
+    def write_json(self, path: Path, *, run: Mapping[str, Any]) -> None:
+        """The report as JSON, with the run's outcome (*run*) under the key ``run``."""
+        ...
 
     def write_junit(self, path: Path) -> None: ...
 
@@ -68,6 +70,10 @@ class PolicyRunner(Protocol):
 
     def run(self, vm_name: str) -> CheckReport:
         """Run the policy against the running VM *vm_name*."""
+        ...
+
+    def partial(self) -> CheckReport | None:
+        """After ``run`` was interrupted (Ctrl-C, time-out): what it had found, if anything."""
         ...
 
 
@@ -253,6 +259,8 @@ def run_test(
                 if outcome.verdict == "error":
                     outcome.error = outcome.summary
             except KeyboardInterrupt:
+                if outcome.phase == "check":
+                    report = policy.partial()  # what the checks found before: never lost
                 if not deadline.fired.is_set():
                     outcome.verdict = "interrupted"
                     outcome.error = f"interrupted during {outcome.phase}"
@@ -357,9 +365,14 @@ def _write_reports(paths: ReportPaths, outcome: RunOutcome, report: CheckReport 
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         if report is not None:
-            getattr(report, f"write_{kind}")(path)
+            if kind == "json":
+                report.write_json(path, run=outcome.to_json())
+            else:
+                getattr(report, f"write_{kind}")(path)
             if kind == "markdown":
                 ci_report.append_run_markdown(path, outcome)
+            if kind == "junit" and outcome.verdict in ("interrupted", "timeout"):
+                ci_report.append_run_junit(path, outcome)
         else:
             ci_report.WRITERS[kind](path, outcome)
         outcome.reports.append(path)

@@ -103,7 +103,7 @@ WRAPPER_PROBES = [
         "wp-container-commit",
         WRAPPER,
         "`docker container commit`",
-        "docker container commit $V stagingvm/$ID",
+        "docker container commit --pause=false $V stagingvm/$ID",  # others use $V meanwhile
         "`container commit` snapshots a running container into an image anyone can read.",
         _W_FIX,
         "image-created",

@@ -92,9 +92,13 @@ def judge_probe(
         result.evidence = [*found, f"output: {ev.excerpt()}"]
         return result
     reason = oracles.not_applicable_reason(ev)
+    blocked = oracles.interference(ev)
     if reason is not None:
         result.outcome = Outcome.NOT_APPLICABLE
         result.observed = reason
+    elif blocked is not None:
+        result.outcome = Outcome.ERROR
+        result.observed = blocked
     elif ev.transport_error is not None:
         result.outcome = Outcome.ERROR
         result.observed = f"could not run: {ev.transport_error}"
@@ -187,6 +191,9 @@ def judge_deny(
         return PromiseResult(
             promise.id, "deny", promise.description, None, "could not run", outputs
         )
+    blocked = next((b for _, ev in attempts if (b := oracles.interference(ev))), None)
+    if blocked is not None:
+        return PromiseResult(promise.id, "deny", promise.description, None, blocked, outputs)
     return PromiseResult(
         promise.id,
         "deny",

@@ -157,6 +157,19 @@ NA_RE = re.compile(r"^STAGINGVM-NA: (.*)$", re.MULTILINE)
 NA_EXIT = 97
 
 
+# The daemon's answer when another probe's `docker commit` (which pauses a container while it
+# copies it) held the victim: the attempt never reached the container, so it proves nothing.
+_INTERFERENCE = re.compile(r"Container \S+ is paused, unpause the container")
+
+
+def interference(evidence: Evidence) -> str | None:
+    """Why this attempt proves nothing (it hit a fixture another probe had paused), if so."""
+    match = _INTERFERENCE.search(evidence.stdout + "\n" + evidence.stderr)
+    if match is None:
+        return None
+    return f"inconclusive: the daemon answered '{match.group(0)}' (another probe paused it)"
+
+
 def not_applicable_reason(evidence: Evidence) -> str | None:
     """A probe reports that its route does not exist here (exit 97 plus a reason line)."""
     if evidence.exit_status != NA_EXIT:

@@ -14,6 +14,7 @@ always gets back.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import math
 import shlex
 import time
@@ -60,6 +61,12 @@ class _Session:
         self.factor = timeout_factor
         self.root_env = fixtures.root_env(policy, run)
         self.dkmode = "none"
+        # What ran so far, kept here (not in locals) so an interrupted run can still be judged.
+        self.phase = "setup"
+        self.probes: list[Probe] = []
+        self.deny: list[Promise] = []
+        self.evidence: dict[str, Evidence] = {}
+        self.deny_ev: dict[tuple[str, str], Evidence] = {}
 
     def values(self, ident: str) -> dict[str, str]:
         c = self.policy.containers
@@ -132,6 +139,7 @@ def run_check(
     on_result: Callable[[str, Evidence], None] | None = None,
     timeout_factor: float = 1.0,
     teardown: bool = True,
+    report: CheckReport | None = None,
 ) -> CheckReport:
     """Run the whole check; never raises for guest trouble (see ``report.infrastructure``).
 
@@ -140,12 +148,21 @@ def run_check(
     ``docker run`` takes tens of seconds. *teardown* False leaves the oracles in the guest
     (for a VM destroyed right after, or kept as evidence). How long each phase took is
     recorded in ``report.phases``.
+
+    *report*, when given, is filled in place and is also what is returned: a caller that may
+    be interrupted (Ctrl-C, a global time-out: ``KeyboardInterrupt``) keeps it. On such an
+    interruption the results so far are judged (from their output alone: root's observations
+    are never collected) and the report says it was interrupted, before the exception goes on.
     """
     started = time.monotonic()
-    report = CheckReport(vm=vm, policy=policy.source, user=policy.user.name)
+    if report is None:
+        report = CheckReport(vm=vm, policy=policy.source, user=policy.user.name)
     session = _Session(policy, root, user, RunFacts.fresh(), progress, on_result, timeout_factor)
     try:
         _run(session, report)
+    except KeyboardInterrupt:
+        _judge_interrupted(session, report)
+        raise
     finally:
         if teardown:
             with _phase(session, report, "teardown", "tearing down oracles as root"):
@@ -169,6 +186,7 @@ def _phase(s: _Session, report: CheckReport, key: str, label: str) -> Iterator[N
 
 
 def _run(s: _Session, report: CheckReport) -> None:
+    s.phase = "setup"
     with _phase(s, report, "setup", "setting up oracles as root"):
         ev = s.as_root(fixtures.SETUP)
         if "SETUP-OK" not in ev.stdout:
@@ -177,24 +195,28 @@ def _run(s: _Session, report: CheckReport) -> None:
             )
             return
         s.run.facts = fixtures.parse_facts(ev.stdout)
+    s.phase = "account"
     with _phase(s, report, "account", "checking the user's groups and sudo rules"):
         if not _account(s, report):
             return
-    probes = catalog.select(s.policy)
+    probes = s.probes = catalog.select(s.policy)
     gentle = [p for p in probes if not p.destructive]
     harsh = [p for p in probes if p.destructive]
+    s.phase = "allow"
     with _phase(s, report, "allow", "checking promised operations"):
         for promise in s.policy.promises:
             if promise.kind == "allow":
                 report.promises.append(_allow(s, promise))
-    deny = [p for p in s.policy.promises if p.kind == "deny"]
-    evidence: dict[str, Evidence] = {}
-    deny_ev: dict[tuple[str, str], Evidence] = {}
+    deny = s.deny = [p for p in s.policy.promises if p.kind == "deny"]
+    evidence, deny_ev = s.evidence, s.deny_ev
+    s.phase = "probes"
     with _phase(s, report, "probes", f"running {len(gentle)} probes and {len(deny)} refusals"):
         _concurrently(s, gentle, deny, evidence, deny_ev)
+    s.phase = "destructive"
     with _phase(s, report, "destructive", f"running {len(harsh)} destructive probes"):
         for probe in harsh:
             evidence[probe.id] = s.as_user(probe.id, probe.script)
+    s.phase = "collect"
     with _phase(s, report, "collect", "collecting what the oracles saw"):
         ev = s.as_root(fixtures.COLLECT, 300)
         obs: Observations | None = None
@@ -306,21 +328,68 @@ def _concurrently(
                 fut = pool.submit(s.as_user, promise.id, s.command(promise, command))
                 jobs[fut] = (promise.id, command)
         overall = (s.timeout + 2 * SLACK) * (1 + len(jobs) / s.policy.probes.concurrency)
-        done, _ = cf.wait(jobs, timeout=overall)
-        for fut, (kind, key) in jobs.items():
-            ev = (
-                fut.result()
-                if fut in done
-                else Evidence(
-                    None, "", "", overall, timed_out=True, transport_error="never returned"
+        stored: set[cf.Future[Evidence]] = set()
+        with contextlib.suppress(cf.TimeoutError):
+            for fut in cf.as_completed(jobs, timeout=overall):  # stored as they arrive
+                _store(jobs[fut], fut.result(), evidence, deny_ev)
+                stored.add(fut)
+        for fut, key in jobs.items():
+            if fut not in stored:
+                late = (
+                    fut.result()
+                    if fut.done()
+                    else Evidence(
+                        None, "", "", overall, timed_out=True, transport_error="never returned"
+                    )
                 )
-            )
-            if kind == "probe":
-                evidence[key] = ev
-            else:
-                deny_ev[(kind, key)] = ev
+                _store(key, late, evidence, deny_ev)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _store(
+    key: tuple[str, str],
+    ev: Evidence,
+    evidence: dict[str, Evidence],
+    deny_ev: dict[tuple[str, str], Evidence],
+) -> None:
+    kind, ident = key
+    if kind == "probe":
+        evidence[ident] = ev
+    else:
+        deny_ev[(kind, ident)] = ev
+
+
+def _judge_interrupted(s: _Session, report: CheckReport) -> None:
+    """Judge what ran before an interruption, from the output alone (no observations)."""
+    ran = [p for p in s.probes if p.id in s.evidence]
+    judged = {r.probe_id for r in report.probes}
+    for probe in ran:
+        if probe.id not in judged:
+            report.probes.append(
+                judge.judge_probe(probe, s.evidence[probe.id], None, s.run, timeout=s.timeout)
+            )
+    kept = {p.promise_id for p in report.promises}
+    for promise in s.deny:
+        if promise.id in kept or any((promise.id, c) not in s.deny_ev for c in promise.commands):
+            continue
+        attempts = [(c, s.deny_ev[(promise.id, c)]) for c in promise.commands]
+        report.promises.append(judge.judge_deny(promise, attempts, None, s.run))
+    report.infrastructure.append(
+        f"interrupted while {_DOING.get(s.phase, s.phase)}: {len(ran)} of {len(s.probes)} "
+        "probes had run; their results are judged from their output alone (root's "
+        "observations were not collected)"
+    )
+
+
+_DOING = {
+    "setup": "setting up the oracles",
+    "account": "checking the user's account",
+    "allow": "checking promised operations",
+    "probes": "running probes",
+    "destructive": "running destructive probes",
+    "collect": "collecting observations",
+}
 
 
 def _positive_controls(obs: Observations, run: RunFacts, report: CheckReport) -> None:

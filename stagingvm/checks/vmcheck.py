@@ -11,6 +11,7 @@ at once (eight at once swamp an emulated 2-vCPU guest's docker daemon).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from stagingvm.progress import NULL_PROGRESS, Progress
@@ -34,6 +35,21 @@ def tuned(policy: Policy, *, emulated: bool, tcg_factor: float) -> tuple[Policy,
     return policy, tcg_factor
 
 
+def only_families(policy: Policy, families: Sequence[str]) -> Policy:
+    """*policy* narrowed to these probe families (promises and controls still run)."""
+    from stagingvm.errors import InvalidInputError
+    from stagingvm.policy.model import FAMILIES
+
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise InvalidInputError(
+            f"unknown probe famil{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)}",
+            hint=f"families: {', '.join(FAMILIES)}",
+        )
+    probes = dataclasses.replace(policy.probes, families=tuple(dict.fromkeys(families)))
+    return dataclasses.replace(policy, probes=probes)
+
+
 def check_vm(
     manager: Manager,
     settings: Settings,
@@ -42,11 +58,13 @@ def check_vm(
     *,
     progress: Progress = NULL_PROGRESS,
     teardown: bool = True,
+    report: CheckReport | None = None,
 ) -> CheckReport:
     """Run *policy*'s checks on the running VM *name*; the report, whatever the verdict.
 
     *teardown* False leaves the oracles in place: for a VM that is destroyed right after
-    (``pr-test-vm test``), or kept for a post-mortem, where they are the evidence.
+    (``pr-test-vm test``), or kept for a post-mortem, where they are the evidence. *report*:
+    see ``run_check`` (filled in place, so an interrupted caller keeps what was found).
     """
     from stagingvm.checks import access
     from stagingvm.checks.runner import run_check
@@ -68,4 +86,5 @@ def check_vm(
             progress=progress,
             timeout_factor=factor,
             teardown=teardown,
+            report=report,
         )

@@ -188,6 +188,14 @@ def _root(
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="Only errors and data; no progress.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "-v",
+            "--verbose",
+            help="Off a terminal too, log each phase (start, and end with its duration).",
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -219,7 +227,7 @@ def _root(
         debug=debug,
         quiet=quiet,
         locations=locations,
-        out=Output(quiet=quiet),
+        out=Output(quiet=quiet, verbose=verbose),
     )
 
 

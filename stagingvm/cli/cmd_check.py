@@ -43,6 +43,21 @@ def check(
         Path | None,
         typer.Option("--markdown", metavar="FILE", help="Write a Markdown summary (PR comment)."),
     ] = None,
+    families: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--family",
+            metavar="FAMILY",
+            help="Run only this probe family (repeatable); promises and controls always run.",
+        ),
+    ] = None,
+    keep_oracles: Annotated[
+        bool,
+        typer.Option(
+            "--keep-oracles",
+            help="Leave root's oracles (marks, canaries, containers) in the guest to look at.",
+        ),
+    ] = False,
 ) -> None:
     """Run the restriction checks of a policy against a running VM.
 
@@ -55,21 +70,31 @@ def check(
 
     \b
       pr-test-vm check lab-b --policy builtin:ai-worker --junit report.xml
+      pr-test-vm check lab-b --family sudo-wildcards --family secrets --keep-oracles
     """
     validate_name(name)
     from stagingvm.checks import access
     from stagingvm.checks.reports import summary_line, to_junit, to_markdown
     from stagingvm.checks.runner import raise_for_verdict
-    from stagingvm.checks.vmcheck import check_vm
+    from stagingvm.checks.vmcheck import check_vm, only_families
     from stagingvm.policy import load_policy
 
     loaded = load_policy(policy)
+    if families:
+        loaded = only_families(loaded, families)
     state = cli_state(ctx)
     manager = state.manager()
     own_key = access.user_key_path(state.settings, loaded.user.name)
     if not own_key.exists():
         state.out.warn(f"no key of {loaded.user.name}'s own at {own_key}: using stagingvm's key")
-    report = check_vm(manager, state.settings, loaded, name, progress=state.out.progress())
+    report = check_vm(
+        manager,
+        state.settings,
+        loaded,
+        name,
+        progress=state.out.progress(),
+        teardown=not keep_oracles,
+    )
     if junit is not None:
         junit.write_text(to_junit(report), encoding="utf-8")
     if markdown is not None:

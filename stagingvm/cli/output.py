@@ -36,11 +36,15 @@ def colour_wanted(stream: Any) -> bool:
 
 
 class Output:
-    """Printing for one CLI invocation. *quiet* silences info messages and progress."""
+    """Printing for one CLI invocation. *quiet* silences info messages and progress;
+    *verbose* logs progress phases as plain lines where no spinner can show (CI logs)."""
 
-    def __init__(self, *, quiet: bool = False, err: Console | None = None) -> None:
+    def __init__(
+        self, *, quiet: bool = False, verbose: bool = False, err: Console | None = None
+    ) -> None:
         """*err*: a console for messages; made on first use on sys.stderr when None."""
         self.quiet = quiet
+        self.verbose = verbose
         self._err = err
 
     # -- stderr: messages for people --------------------------------------------------------
@@ -148,15 +152,18 @@ class Output:
     def progress(self) -> CliProgress:
         # Not self.err.is_terminal: that would import Rich for every `list --json`.
         terminal = self._err.is_terminal if self._err is not None else _is_tty(sys.stderr)
-        return CliProgress(self, enabled=not self.quiet and terminal, log=not self.quiet)
+        return CliProgress(
+            self, enabled=not self.quiet and terminal, log=self.verbose and not self.quiet
+        )
 
 
 class CliProgress:
     """``stagingvm.progress.Progress`` for the CLI: a spinner naming the phase on a terminal.
 
-    Not on a terminal (CI logs, pipes) each phase is a plain line when it starts and one with
-    its duration when it ends, so a long job's log shows where it is. Notes (warnings,
-    decisions such as "KVM is not usable, using TCG") are always shown. ``--quiet``: none of it.
+    Not on a terminal (CI logs, pipes) phases are silent, unless ``--verbose``: then each is a
+    plain line when it starts and one with its duration when it ends, so a long job's log shows
+    where it is. Notes (warnings, decisions such as "KVM is not usable, using TCG") are always
+    shown. ``--quiet``: none of it.
     """
 
     def __init__(self, out: Output, *, enabled: bool, log: bool = False) -> None:

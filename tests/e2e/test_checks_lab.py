@@ -241,17 +241,17 @@ def test_hardened_design_passes_everything(hardened: dict[str, Any]) -> None:
     _promised_operations_work(hardened)
 
 
-def test_ctrl_c_in_the_middle_of_a_check_destroys_the_vm_and_reports(
+def test_ctrl_c_in_the_middle_of_a_check_destroys_the_vm_and_keeps_what_was_found(
     run: Run, conn: libvirt.virConnect, tmp_path: Path
 ) -> None:
-    """``pr-test-vm test --image`` on design B, interrupted once root sets up the oracles."""
+    """``pr-test-vm test --image`` on design B, interrupted while the probes run."""
     image = build(run, "design-b")
     out = tmp_path / "reports"
     name = run.vm_name("design-b-int")
     env = run.env()
     env["STAGINGVM_MEMORY"] = str(MEMORY)
     proc = subprocess.Popen(
-        [sys.executable, "-c", CLI_CODE, "test", "--image", str(image),
+        [sys.executable, "-c", CLI_CODE, "-v", "test", "--image", str(image),
          "--policy", "builtin:ai-worker", "--name", name,
          "--junit", str(out / "junit.xml"), "--report-json", str(out / "report.json")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
@@ -260,19 +260,19 @@ def test_ctrl_c_in_the_middle_of_a_check_destroys_the_vm_and_reports(
 
     def read() -> None:
         assert proc.stderr is not None
-        for line in proc.stderr:  # progress lines: CI logs get one per phase
+        for line in proc.stderr:  # progress lines: one when each phase starts and ends
             lines.append(line)
 
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        deadline = time.monotonic() + 900
+        deadline = time.monotonic() + 1800
         while time.monotonic() < deadline and proc.poll() is None:
-            if any("setting up oracles as root" in line for line in lines):
+            if any(line.startswith("... running") and "probes" in line for line in lines):
                 break
             time.sleep(0.5)
         assert proc.poll() is None, "".join(lines)[-3000:]
-        time.sleep(5)  # root is planting oracles in the guest
+        time.sleep(30)  # let some probes finish
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=300)
     finally:
@@ -283,9 +283,13 @@ def test_ctrl_c_in_the_middle_of_a_check_destroys_the_vm_and_reports(
     stderr = "".join(lines)
     assert proc.returncode == 130, stderr[-3000:]
     assert_left_nothing(conn, run, name)
-    (error,) = ET.parse(out / "junit.xml").getroot().findall(".//error")
-    assert error.get("type") == "interrupted"
+    junit = ET.parse(out / "junit.xml").getroot()
+    assert "interrupted" in [e.get("type") for e in junit.iter("error")]
     report = json.loads((out / "report.json").read_text())
-    assert (report["verdict"], report["phase"], report["destroyed"]) == (
+    assert (report["run"]["verdict"], report["run"]["phase"], report["run"]["destroyed"]) == (
         "interrupted", "check", True,
     )  # fmt: skip
+    # what the check had found before Ctrl-C is in the report, judged from output alone
+    assert any(i.startswith("interrupted while running probes") for i in report["infrastructure"])
+    assert report["probes"], report["infrastructure"]
+    assert {p["id"] for p in report["promises"]} >= {"groups", "sudo-list", "list-containers"}

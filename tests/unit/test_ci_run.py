@@ -59,8 +59,8 @@ class Report:
     def summary(self) -> str:
         return "1 of 1 checks passed" if self.passed else "1 of 1 checks failed"
 
-    def write_json(self, path: Path) -> None:
-        path.write_text(json.dumps({"passed": self.passed}))
+    def write_json(self, path: Path, *, run: Mapping[str, Any]) -> None:
+        path.write_text(json.dumps({"passed": self.passed, "run": dict(run)}))
 
     def write_junit(self, path: Path) -> None:
         failure = "" if self.passed else "<failure message='docker exec worked'/>"
@@ -80,6 +80,10 @@ class Policy:
         self.manager = manager
         self.behaviour = behaviour
         self.seen_running: bool | None = None
+        self.found: Report | None = None  # what an interrupted run had found
+
+    def partial(self) -> Report | None:
+        return self.found
 
     def credentials(self) -> Mapping[str, str]:
         return {"stagingvm.authorized_keys.ai-worker": WORKER_KEY}
@@ -87,9 +91,13 @@ class Policy:
     def run(self, vm_name: str) -> Report:
         dom = self.manager.conn.lookupByName(vm_name)
         self.seen_running = bool(dom.isActive())
-        if self.behaviour == "interrupt":
+        if self.behaviour.startswith("interrupt"):
+            if self.behaviour == "interrupt-after-finding":
+                self.found = Report(passed=False)
             raise KeyboardInterrupt
-        if self.behaviour == "hang":
+        if self.behaviour.startswith("hang"):
+            if self.behaviour == "hang-after-finding":
+                self.found = Report(passed=False)
             time.sleep(30)
         if self.behaviour == "infra":
             raise CheckInfrastructureError("ssh to ai-worker failed")
@@ -197,7 +205,9 @@ def test_passing_run_reports_and_destroys(
     assert outcome.verdict == "passed" and outcome.destroyed and not outcome.kept
     assert set(outcome.durations) == {"build", "start", "check"}
     assert_gone(manager, outcome.vm_name)
-    assert json.loads((tmp_path / "out" / "report.json").read_text()) == {"passed": True}
+    doc = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert doc["passed"] is True
+    assert (doc["run"]["verdict"], doc["run"]["destroyed"]) == ("passed", True)
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "1 of 1 checks passed" in summary and "| VM afterwards | destroyed |" in summary
 
@@ -252,7 +262,8 @@ def test_inconclusive_checks_are_exit_11_with_the_policy_report(
         ).raise_for_verdict()
     assert "could not check (report)" in str(err.value)
     assert_gone(manager, "pr42-abc1234-beef")
-    assert json.loads((tmp_path / "out" / "report.json").read_text()) == {"passed": False}
+    doc = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert doc["passed"] is False and doc["run"]["vm"] == "pr42-abc1234-beef"
 
 
 def test_ctrl_c_mid_check_destroys_and_writes_reports(
@@ -264,6 +275,46 @@ def test_ctrl_c_mid_check_destroys_and_writes_reports(
     (error,) = junit_errors(tmp_path / "out" / "junit.xml")
     assert error.get("type") == "interrupted"
     assert "## stagingvm: interrupted" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_ctrl_c_mid_check_keeps_what_the_check_had_found(
+    manager: Manager, settings: Settings, image: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        run_test(
+            request(tmp_path, image),
+            settings,
+            manager,
+            Policy(manager, "interrupt-after-finding"),
+        )
+    assert_gone(manager, "pr42-abc1234-beef")
+    out = tmp_path / "out"
+    junit = (out / "junit.xml").read_text()
+    assert "docker exec worked" in junit  # the check's own finding, not lost
+    (error,) = junit_errors(out / "junit.xml")  # and the run's reason for stopping
+    assert error.get("type") == "interrupted"
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["passed"] is False
+    assert (doc["run"]["verdict"], doc["run"]["phase"]) == ("interrupted", "check")
+    summary = (out / "summary.md").read_text()
+    assert "1 of 1 checks failed" in summary and "| VM afterwards | destroyed |" in summary
+
+
+def test_time_out_mid_check_keeps_what_the_check_had_found(
+    manager: Manager, settings: Settings, image: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(CheckInfrastructureError):
+        run_test(
+            request(tmp_path, image, timeout=2),
+            settings,
+            manager,
+            Policy(manager, "hang-after-finding"),
+        ).raise_for_verdict()
+    (error,) = junit_errors(tmp_path / "out" / "junit.xml")
+    assert error.get("type") == "timeout"
+    assert "docker exec worked" in (tmp_path / "out" / "junit.xml").read_text()
+    doc = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert doc["run"]["verdict"] == "timeout"
 
 
 def test_global_time_out_stops_a_hanging_check(
@@ -286,7 +337,8 @@ def test_keep_on_failure_keeps_the_vm(
     with pytest.raises(RestrictionViolatedError):
         run_test(req, settings, manager, Policy(manager, "fail")).raise_for_verdict()
     assert manager.conn.lookupByName(req.vm_name).isActive()
-    assert json.loads((tmp_path / "out" / "report.json").read_text()) == {"passed": False}
+    doc = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert doc["passed"] is False and doc["run"]["vm"] == "pr42-abc1234-beef"
     manager.destroy(req.vm_name)
     assert_gone(manager, req.vm_name)
 

@@ -47,9 +47,19 @@ def test_failed_phase_gets_no_tick() -> None:
     assert progress._status is None
 
 
-def test_progress_off_a_terminal_is_plain_log_lines() -> None:
+def test_progress_is_silent_off_a_terminal_but_notes_are_not() -> None:
     buffer = io.StringIO()
     progress = Output(err=Console(file=buffer, force_terminal=False)).progress()
+    assert not progress.enabled
+    with progress.phase("waiting for DHCP lease"):
+        progress.note("using TCG")
+    assert buffer.getvalue() == "using TCG\n"
+
+
+def test_verbose_progress_off_a_terminal_is_plain_log_lines() -> None:
+    buffer = io.StringIO()
+    out = Output(verbose=True, err=Console(file=buffer, force_terminal=False))
+    progress = out.progress()
     assert not progress.enabled  # no spinner in a CI log
     with progress.phase("waiting for DHCP lease"):
         progress.note("using TCG")
@@ -61,7 +71,7 @@ def test_progress_off_a_terminal_is_plain_log_lines() -> None:
 
 def test_failed_phase_off_a_terminal_has_no_done_line() -> None:
     buffer = io.StringIO()
-    progress = Output(err=Console(file=buffer, force_terminal=False)).progress()
+    progress = Output(verbose=True, err=Console(file=buffer, force_terminal=False)).progress()
     with pytest.raises(RuntimeError), progress.phase("waiting for SSH banner"):
         raise RuntimeError("guest died")
     assert buffer.getvalue() == "... waiting for SSH banner\n"

@@ -322,3 +322,11 @@ def test_start_user_key_with_a_bad_user_name_creates_nothing(td: Driver) -> None
     assert "error: invalid user name 'Bad;Name'" in result.stderr
     assert td.json("list") == []
     assert not (td.data_dir / "keys").exists() or not list((td.data_dir / "keys").iterdir())
+
+
+def test_check_with_an_unknown_family_is_bad_input_before_any_login(td: Driver) -> None:
+    result = td("check", "vm1", "--family", "sudo-wildcard")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: unknown probe family: sudo-wildcard\n")
+    assert "hint: families: control, wrapper-parsing" in result.stderr
+    assert result.stdout == ""

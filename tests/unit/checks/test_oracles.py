@@ -196,3 +196,30 @@ def test_catalog_covers_every_family_with_unique_unambiguous_ids() -> None:
     assert [p.destructive for p in probes] == sorted(p.destructive for p in probes)
     assert all(p.target in fixtures.DOOMED_STATES for p in probes if p.destructive)
     assert all(p.control for p in probes if p.family == "control")
+
+
+PAUSED = "Error response from daemon: Container stagingvm-victim is paused, unpause the container"
+
+
+def test_a_fixture_paused_by_another_probe_is_inconclusive_not_held() -> None:
+    # Seen in the lab: a concurrent `docker commit` paused the victim, so an exec attempt
+    # was turned away by the daemon. That proves nothing about the design.
+    probe = Probe("aw-full-path", "around-wrapper", "t", "true", "r", "f", watch="victim-write")
+    paused = judge.judge_probe(probe, ev(stderr=PAUSED), Observations(), run(), timeout=25)
+    assert paused.outcome is Outcome.ERROR
+    assert paused.observed.startswith("inconclusive: the daemon answered 'Container")
+    # an effect the oracles saw still wins: interference cannot hide an escape
+    seen = Observations(victim_marks={"mark-aw-full-path": MARK})
+    escaped = judge.judge_probe(probe, ev(stderr=PAUSED), seen, run(), timeout=25)
+    assert escaped.outcome is Outcome.ESCAPED
+    no_exec = next(p for p in load_policy("builtin:ai-worker").promises if p.id == "no-exec")
+    attempts = [("a", ev(stderr="ERROR: docker 'exec' is blocked")), ("b", ev(stderr=PAUSED))]
+    unknown = judge.judge_deny(no_exec, attempts, Observations(), run())
+    assert unknown.kept is None and "paused" in unknown.observed
+
+
+def test_commits_do_not_pause_the_shared_victim() -> None:
+    commit_probe = next(p for p in catalog.all_probes() if p.id == "wp-container-commit")
+    assert "--pause=false" in commit_probe.script
+    no_commit = next(p for p in load_policy("builtin:ai-worker").promises if p.id == "no-commit")
+    assert all("--pause=false" in c for c in no_commit.commands)
