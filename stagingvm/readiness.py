@@ -49,7 +49,14 @@ class Probes(Protocol):
     def banner(self, host: str, port: int, timeout: float) -> str | None: ...
 
     def login(
-        self, host: str, *, user: str, key_path: Path, known_hosts: Path, timeout: float
+        self,
+        host: str,
+        *,
+        user: str,
+        key_path: Path,
+        known_hosts: Path,
+        timeout: float,
+        record_first_key: bool,
     ) -> bool: ...
 
 
@@ -97,8 +104,18 @@ class SSHProbes:
             return self._kept.pop((host, port), None)
 
     def login(
-        self, host: str, *, user: str, key_path: Path, known_hosts: Path, timeout: float
+        self,
+        host: str,
+        *,
+        user: str,
+        key_path: Path,
+        known_hosts: Path,
+        timeout: float,
+        record_first_key: bool,
     ) -> bool:
+        """Log in and run ``true``. With *record_first_key* the guest's first key is pinned
+        (a VM just created whose keys are not known beforehand); without it only keys
+        already in *known_hosts* are accepted."""
         from stagingvm.ssh.client import GuestSSH
 
         sock = self._take(host, self.port)
@@ -110,7 +127,7 @@ class SSHProbes:
                 known_hosts=known_hosts,
                 port=self.port,
                 timeout=timeout,
-                record_first_key=True,  # the VM was just created: its first key is pinned
+                record_first_key=record_first_key,
                 sock=sock,
             )
         except (HostKeyError, InvalidInputError):
@@ -140,6 +157,8 @@ class Guest:
     user: str
     key_path: Path
     known_hosts: Path
+    record_first_key: bool = True
+    """False when *known_hosts* was seeded with the keys the guest's image must have."""
 
 
 def guest_gone(dom: libvirt.virDomain) -> str | None:
@@ -236,6 +255,7 @@ def _wait_for_ssh(
                     key_path=guest.key_path,
                     known_hosts=guest.known_hosts,
                     timeout=LOGIN_TIMEOUT * factor,
+                    record_first_key=guest.record_first_key,
                 )
                 else None
             ),

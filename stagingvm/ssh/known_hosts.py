@@ -2,8 +2,11 @@
 
 The rule (trust on first use, but only when it is safe):
 
-* When a VM was *just started by us* (the caller says so with ``record_first_key=True``) and
-  its file holds no key for that address yet, the first key the guest offers is recorded.
+* When the VM's image came from stagingvm's own builder, the host keys the builder recorded
+  are pinned (:meth:`KnownHosts.pin`) before the VM first runs, and only they are accepted.
+* Otherwise, when a VM was *just started by us* (the caller says so with
+  ``record_first_key=True``) and its file holds no key for that address yet, the first key
+  the guest offers is recorded.
 * In every other case a key that is not in the file is refused with :class:`HostKeyError`,
   and a key that differs from the pinned one is refused too, showing both fingerprints.
 
@@ -24,7 +27,7 @@ import binascii
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +113,14 @@ class KnownHosts:
             lines = [entry.line() for entry in self.entries()] + [offered.line()]
             self._write(lines)
 
+    def pin(self, host: str, port: int, keys: Iterable[tuple[str, str]]) -> None:
+        """Pin exactly *keys* (keytype, base64 blob) for host:port, replacing what was pinned
+        for it: for a VM about to run for the first time, whose image's keys are known."""
+        wanted = host_id(host, port)
+        with self._locked():
+            kept = [entry.line() for entry in self.entries() if entry.host != wanted]
+            self._write(kept + [HostKey(wanted, kind, blob).line() for kind, blob in keys])
+
     def forget(self, host: str, port: int = 22) -> int:
         """Remove the keys of host:port (for a VM that was rebuilt); returns how many."""
         wanted = host_id(host, port)
@@ -133,6 +144,26 @@ class KnownHosts:
 
     def _write(self, lines: list[str]) -> None:
         write_atomic(self.path, "".join(line + "\n" for line in lines).encode(), mode=0o600)
+
+
+def parse_public_key(text: str) -> tuple[str, str]:
+    """(keytype, base64 blob) of an OpenSSH public key ``KEYTYPE BASE64 [COMMENT]``.
+
+    Raises ValueError unless the blob is valid base64 whose own key type (the first field of
+    the SSH wire format) is KEYTYPE: a garbled key must not be pinned as if it were one.
+    """
+    fields = text.split()
+    if len(fields) < 2:
+        raise ValueError(f"not an SSH public key: {text[:60]!r}")
+    keytype, blob = fields[:2]
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"SSH public key of type {keytype[:40]!r} is not valid base64") from None
+    size = int.from_bytes(raw[:4], "big")
+    if len(raw) < 4 + size or raw[4 : 4 + size] != keytype.encode():
+        raise ValueError(f"SSH public key blob does not hold a key of type {keytype[:40]!r}")
+    return keytype, blob
 
 
 def _rebuild_hint(path: Path) -> str:

@@ -42,6 +42,9 @@ class BaseImage:
     source: str
     source_key: str | None
     imported_at: str
+    host_keys: tuple[str, ...] = ()
+    """The guest's SSH host keys (``KEYTYPE BASE64``) when its builder recorded them: a VM
+    of this base has them pinned before it first runs (see ``stagingvm.hostkeys``)."""
     reused: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -64,10 +67,15 @@ def read_record(data_dir: Path, name: str) -> BaseImage | None:
         return None
     except (OSError, ValueError):
         return None  # a torn or foreign file: treat the base as not imported
-    fields = {f.name for f in dataclasses.fields(BaseImage)} - {"reused"}
-    if not fields <= data.keys():
+    if not isinstance(data, dict):
         return None
-    return BaseImage(**{key: data[key] for key in fields})
+    required = {f.name for f in dataclasses.fields(BaseImage)} - {"reused", "host_keys"}
+    if not required <= data.keys():
+        return None
+    host_keys = data.get("host_keys", [])  # absent in records written before it existed
+    if not isinstance(host_keys, list) or not all(isinstance(k, str) for k in host_keys):
+        return None
+    return BaseImage(**{key: data[key] for key in required}, host_keys=tuple(host_keys))
 
 
 def write_record(data_dir: Path, base: BaseImage) -> None:
@@ -111,9 +119,14 @@ def import_base(
     name: str,
     *,
     source_key: str | None = None,
+    host_keys: tuple[str, ...] = (),
     progress: Progress = NULL_PROGRESS,
 ) -> BaseImage:
-    """Upload *image* (qcow2 or raw; raw is converted) as the base volume of *name*."""
+    """Upload *image* (qcow2 or raw; raw is converted) as the base volume of *name*.
+
+    *host_keys* (the image's SSH host keys, if known) go into the record with the volume. A
+    reused import keeps the keys recorded with its volume: they describe that volume's disk.
+    """
     import libvirt
 
     validate_name(name, what="base image name")
@@ -152,6 +165,7 @@ def import_base(
         source=str(image.resolve()),
         source_key=source_key,
         imported_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        host_keys=host_keys,
     )
     try:
         write_record(data_dir, base)

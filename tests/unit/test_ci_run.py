@@ -150,7 +150,7 @@ def image(tmp_path: Path, manager: Manager) -> Path:
     disk.write_bytes(b"QFI\xfb" + bytes(508))
     key = image_source_key(disk.resolve())
     name = f"lab-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
-    pool = manager._ensure_host()
+    pool = manager.host.ensure_host()
     volume = bases.volume_name(name, key)
     vol = pool.createXML(
         storage.render_volume(volume, capacity=1 << 30, fmt="qcow2", mode=storage.BASE_MODE), 0
@@ -350,7 +350,7 @@ def test_failed_boot_is_exit_11_and_leaves_nothing(
         def banner(self, host: str, port: int, timeout: float) -> str | None:
             return None
 
-    manager._probes = Down()
+    manager.host.probes = Down()
     with pytest.raises(CheckInfrastructureError) as err:
         run_test(request(tmp_path, image), settings, manager, Policy(manager)).raise_for_verdict()
     assert "start" in str(err.value)

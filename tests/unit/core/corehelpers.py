@@ -55,9 +55,11 @@ def make_manager(settings: Settings, conn: Any, routes_file: Path, **kwargs: Any
     )
 
 
-def add_base(manager: Manager, name: str = "base") -> bases.BaseImage:
+def add_base(
+    manager: Manager, name: str = "base", host_keys: tuple[str, ...] = ()
+) -> bases.BaseImage:
     """A base volume as ``import_base`` leaves it (the test driver cannot take uploads)."""
-    pool = manager._ensure_host()
+    pool = manager.host.ensure_host()
     vol_name = bases.volume_name(name, f"key-{name}")
     vol = pool.createXML(
         storage.render_volume(vol_name, capacity=BASE_SIZE, fmt="qcow2", mode=storage.BASE_MODE),
@@ -72,6 +74,7 @@ def add_base(manager: Manager, name: str = "base") -> bases.BaseImage:
         source="/nonexistent/disk.qcow2",
         source_key=f"key-{name}",
         imported_at="2026-01-01T00:00:00Z",
+        host_keys=host_keys,
     )
     bases.write_record(manager.settings.data_dir, base)
     return base

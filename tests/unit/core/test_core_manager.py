@@ -350,7 +350,7 @@ def test_accel_setting_picks_the_domain_type(
     add_base(manager)
     info = manager.start("soft", base="base", wait=False)
     assert info.domain_type == "qemu"
-    assert manager._accel() == ("qemu", settings.timeouts.tcg_factor)
+    assert manager.host.accel() == ("qemu", settings.timeouts.tcg_factor)
 
 
 class CrashingProbes(SilentProbes):

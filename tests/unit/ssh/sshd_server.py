@@ -33,9 +33,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_host_key(path: Path) -> Path:
+def make_host_key(path: Path, keytype: str = "ed25519") -> Path:
     subprocess.run(
-        [SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "", "-C", "test-host", "-f", str(path)],
+        [SSH_KEYGEN, "-q", "-t", keytype, "-N", "", "-C", "test-host", "-f", str(path)],
         check=True,
     )
     return path
@@ -106,6 +106,20 @@ def connect_to(
     )
 
 
+def strict_login(daemon: SSHDaemon | DropbearDaemon, known_hosts: Path) -> bool:
+    """The readiness wait's login to *daemon* when its host keys were pinned beforehand."""
+    from stagingvm.readiness import SSHProbes
+
+    return SSHProbes(port=daemon.port).login(
+        daemon.host,
+        user=daemon.user,
+        key_path=daemon.client_key,
+        known_hosts=known_hosts,
+        timeout=10.0,
+        record_first_key=False,
+    )
+
+
 @dataclass
 class SSHDaemon:
     """One sshd process; :meth:`restart` brings it back on the same port, maybe with another
@@ -123,14 +137,14 @@ class SSHDaemon:
     def log(self) -> Path:
         return self.directory / "sshd.log"
 
-    def start(self, host_key: Path) -> None:
+    def start(self, host_key: Path, *more_host_keys: Path) -> None:
         config = self.directory / "sshd_config"
         config.write_text(
             "\n".join(
                 [
                     f"Port {self.port}",
                     f"ListenAddress {self.host}",
-                    f"HostKey {host_key}",
+                    *(f"HostKey {key}" for key in (host_key, *more_host_keys)),
                     f"AuthorizedKeysFile {self.directory / 'authorized_keys'}",
                     "PidFile none",
                     "StrictModes no",
@@ -161,9 +175,9 @@ class SSHDaemon:
         stop_process(self.process)
         self.process = None
 
-    def restart(self, host_key: Path) -> None:
+    def restart(self, host_key: Path, *more_host_keys: Path) -> None:
         self.stop()
-        self.start(host_key)
+        self.start(host_key, *more_host_keys)
 
 
 def require_sshd() -> None:

@@ -7,11 +7,13 @@ connection; GuestSSH recognises it by its identification line and runs one sessi
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from sshd_server import DropbearDaemon, connect_to
+from sshd_server import DROPBEARKEY, DropbearDaemon, connect_to, strict_login
 
 from stagingvm.errors import HostKeyError, WaitTimeoutError
 from stagingvm.ssh.client import CommandResult, GuestSSH
@@ -105,6 +107,7 @@ def test_readiness_probes_log_in_over_the_banner_connection(dropbear: DropbearDa
         "key_path": dropbear.client_key,
         "known_hosts": dropbear.directory / "known_hosts",
         "timeout": 10.0,
+        "record_first_key": True,
     }
     assert probes.login(dropbear.host, **login) is True
     assert probes._kept == {}  # used up: the next attempt connects afresh
@@ -112,3 +115,38 @@ def test_readiness_probes_log_in_over_the_banner_connection(dropbear: DropbearDa
     probes.banner(dropbear.host, dropbear.port, timeout=5.0)
     probes.release(dropbear.host, dropbear.port)
     assert probes._kept == {}
+
+
+def test_readiness_login_with_seeded_keys_accepts_only_them(
+    dropbear: DropbearDaemon, tmp_path: Path
+) -> None:
+    """A VM whose image's keys are known: the login accepts those and records nothing else."""
+    from stagingvm.hostkeys import seed_known_hosts
+    from stagingvm.ssh.keys import ensure_client_key
+
+    shown = subprocess.run(
+        [DROPBEARKEY, "-y", "-f", str(dropbear.directory / "dropbear_ed25519_host_key")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    real = next(line for line in shown.splitlines() if line.startswith("ssh-"))
+    wrong = ensure_client_key(tmp_path / "another_host_key")
+    seeded = tmp_path / "seeded" / "known_hosts"
+    seed_known_hosts(seeded, dropbear.host, [real], port=dropbear.port)
+    pinned = seeded.read_text()
+    assert pinned == f"[{dropbear.host}]:{dropbear.port} {' '.join(real.split()[:2])}\n"
+    assert strict_login(dropbear, seeded) is True
+    assert seeded.read_text() == pinned
+
+    impostor = tmp_path / "impostor" / "known_hosts"
+    seed_known_hosts(impostor, dropbear.host, [wrong], port=dropbear.port)
+    before = impostor.read_text()
+    with pytest.raises(HostKeyError, match="changed"):
+        strict_login(dropbear, impostor)
+    assert impostor.read_text() == before  # the offered key was not recorded
+
+    nothing = tmp_path / "nothing" / "known_hosts"
+    with pytest.raises(HostKeyError, match="not pinned"):
+        strict_login(dropbear, nothing)
+    assert not nothing.exists()
