@@ -64,7 +64,8 @@ def check(
     Root plants oracles (root-only marks, canaries with fresh nonces, a victim container);
     then every promise and escape probe runs as the policy's user over SSH with its own key,
     and each is judged by what the oracles saw, never by exit codes alone.
-    Exit 0: everything held; 10: a restriction was violated; 11: could not check.
+    Exit 0: everything held; 10: a restriction was violated; 11: could not check;
+    130: interrupted (the reports still get what was found until then).
 
     Example:
 
@@ -74,7 +75,6 @@ def check(
     """
     validate_name(name)
     from stagingvm.checks import access
-    from stagingvm.checks.reports import summary_line, to_junit, to_markdown
     from stagingvm.checks.runner import raise_for_verdict
     from stagingvm.checks.vmcheck import check_vm, only_families
     from stagingvm.policy import load_policy
@@ -87,24 +87,41 @@ def check(
     own_key = access.user_key_path(state.settings, loaded.user.name)
     if not own_key.exists():
         state.out.warn(f"no key of {loaded.user.name}'s own at {own_key}: using stagingvm's key")
-    report = check_vm(
-        manager,
-        state.settings,
-        loaded,
-        name,
-        progress=state.out.progress(),
-        teardown=not keep_oracles,
-    )
+    from stagingvm.checks.model import CheckReport
+
+    # Filled in place: on Ctrl-C the reports still get what was found so far.
+    report = CheckReport(vm=name, policy=loaded.source, user=loaded.user.name)
+    try:
+        check_vm(
+            manager,
+            state.settings,
+            loaded,
+            name,
+            progress=state.out.progress(),
+            teardown=not keep_oracles,
+            report=report,
+        )
+    except KeyboardInterrupt:
+        _emit(state.out, report, as_json=as_json, junit=junit, markdown=markdown)
+        raise
+    _emit(state.out, report, as_json=as_json, junit=junit, markdown=markdown)
+    raise_for_verdict(report)
+
+
+def _emit(
+    out: Output, report: CheckReport, *, as_json: bool, junit: Path | None, markdown: Path | None
+) -> None:
+    from stagingvm.checks.reports import summary_line, to_junit, to_markdown
+
     if junit is not None:
         junit.write_text(to_junit(report), encoding="utf-8")
     if markdown is not None:
         markdown.write_text(to_markdown(report), encoding="utf-8")
     if as_json:
-        state.out.json(report.to_json())
-        state.out.info(summary_line(report), always=True)
+        out.json(report.to_json())
+        out.info(summary_line(report), always=True)
     else:
-        print_report(state.out, report)
-    raise_for_verdict(report)
+        print_report(out, report)
 
 
 def print_report(out: Output, report: CheckReport) -> None:
