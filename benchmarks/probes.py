@@ -105,7 +105,6 @@ def main() -> int:
     policy = load_policy("builtin:ai-worker")
     root_target = manager.ssh_target(name, "root")
     user_target = manager.ssh_target(name, USER)
-    key = access.user_key_path(s, USER)
     results = []
     try:
         for mode in args.modes.split(","):
@@ -116,14 +115,18 @@ def main() -> int:
             clock = PhaseClock()
             with access.connect(root_target) as root:
                 if mode == "one-connection":
-                    with access.connect(user_target, key_path=key, max_sessions=8) as user:
+                    with access.connect(user_target, max_sessions=8) as user:
                         report = run_check(
                             pol, root=root, user=user, vm=name, progress=clock,
                             timeout_factor=factor,
                         )  # fmt: skip
                 else:
                     user_shell = SubprocessSSH(
-                        user_target.host, USER, key, user_target.known_hosts, user_target.port
+                        user_target.host,
+                        USER,
+                        user_target.key_path,
+                        user_target.known_hosts,
+                        user_target.port,
                     )
                     report = run_check(
                         pol, root=root, user=user_shell, vm=name, progress=clock,

@@ -153,13 +153,7 @@ def main() -> int:
         target = Manager(settings).ssh_target(args.vm)
         single, burst = measure(
             f"VM {args.vm}",
-            lambda: GuestSSH.connect(
-                target.host,
-                user=target.user,
-                key_path=target.key_path,
-                known_hosts=target.known_hosts,
-                port=target.port,
-            ),
+            lambda: GuestSSH.to(target),
             args.n,
         )
         login = Login(target.host, target.port, target.user, target.key_path, target.known_hosts)

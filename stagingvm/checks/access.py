@@ -35,21 +35,12 @@ def user_credentials(settings: Settings, user: str) -> dict[str, str]:
 
 
 @contextmanager
-def connect(
-    target: SSHTarget, *, key_path: Path | None = None, max_sessions: int = 8
-) -> Iterator[GuestSSH]:
+def connect(target: SSHTarget, *, max_sessions: int = 8) -> Iterator[GuestSSH]:
     """One GuestSSH connection; SSH trouble becomes "could not check" (host keys excepted)."""
     from stagingvm.ssh.client import GuestSSH
 
     try:
-        conn = GuestSSH.connect(
-            target.host,
-            user=target.user,
-            key_path=key_path or target.key_path,
-            known_hosts=target.known_hosts,
-            port=target.port,
-            max_sessions=max_sessions,
-        )
+        conn = GuestSSH.to(target, max_sessions=max_sessions)
     except HostKeyError:
         raise
     except StagingVMError as exc:

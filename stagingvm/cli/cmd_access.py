@@ -65,13 +65,7 @@ def ssh(
 
     from stagingvm.ssh.client import GuestSSH  # paramiko: only now
 
-    with GuestSSH.connect(
-        ssh_target.host,
-        user=ssh_target.user,
-        key_path=ssh_target.key_path,
-        known_hosts=ssh_target.known_hosts,
-        port=ssh_target.port,
-    ) as conn:
+    with GuestSSH.to(ssh_target) as conn:
         status = conn.interactive(remote_argv(command))
     raise typer.Exit(status)
 

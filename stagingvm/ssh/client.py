@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stagingvm.errors import HostKeyError, InvalidInputError, StagingVMError, WaitTimeoutError
 from stagingvm.ssh.channels import collect, feed_stdin, send_signal
@@ -44,6 +44,8 @@ from stagingvm.ssh.known_hosts import (
 
 if TYPE_CHECKING:
     import paramiko
+
+    from stagingvm.models import SSHTarget
 
 # OpenSSH's sshd allows 10 sessions per connection by default; keep a margin for channels
 # that we closed but the server has not yet torn down.
@@ -103,6 +105,19 @@ class GuestSSH:
             max_sessions = 1
         self.max_sessions = max_sessions
         self._slots = threading.BoundedSemaphore(max_sessions)
+
+    @classmethod
+    def to(cls, target: SSHTarget, **options: Any) -> GuestSSH:
+        """:meth:`connect` to *target* (host, port, user, key and pinned known_hosts);
+        *options* are connect's others (``timeout``, ``max_sessions``, ...)."""
+        return cls.connect(
+            target.host,
+            user=target.user,
+            key_path=target.key_path,
+            known_hosts=target.known_hosts,
+            port=target.port,
+            **options,
+        )
 
     @classmethod
     def connect(

@@ -89,12 +89,7 @@ def test_changed_host_key_is_refused(run: Run, manager: Manager, shared_vm: str)
 
         target = manager.ssh_target(shared_vm)
         with pytest.raises(HostKeyError):
-            GuestSSH.connect(
-                target.host,
-                user=target.user,
-                key_path=target.key_path,
-                known_hosts=target.known_hosts,
-            )
+            GuestSSH.to(target)
     finally:
         known_hosts.write_bytes(original)
     assert run.cli("ssh", shared_vm, "true").returncode == 0

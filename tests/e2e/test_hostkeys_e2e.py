@@ -41,9 +41,7 @@ def test_a_builder_image_is_pinned_before_first_contact(
         target = manager.ssh_target(name)
         pinned = KnownHosts(target.known_hosts).entries()
         assert [(e.host, f"{e.keytype} {e.blob}") for e in pinned] == [(info.ip, k) for k in keys]
-        with GuestSSH.connect(
-            target.host, user=target.user, key_path=target.key_path, known_hosts=target.known_hosts
-        ) as ssh:
+        with GuestSSH.to(target) as ssh:
             assert ssh.run(["cat", "/proc/sys/kernel/hostname"], timeout=60).exit_status == 0
         assert KnownHosts(target.known_hosts).entries() == pinned  # nothing else recorded
     finally:

@@ -28,13 +28,7 @@ def guest_run(manager: Manager, name: str, argv: list[str], *, user: str | None 
     from stagingvm.ssh.client import GuestSSH
 
     target = manager.ssh_target(name, user)
-    with GuestSSH.connect(
-        target.host,
-        user=target.user,
-        key_path=target.key_path,
-        known_hosts=target.known_hosts,
-        port=target.port,
-    ) as conn:
+    with GuestSSH.to(target) as conn:
         result = conn.run(argv, timeout=300)
     assert result.exit_status == 0, (argv, result.stderr)
     return result.stdout.decode()

@@ -58,13 +58,7 @@ def target(manager: Manager, shared_vm: str) -> SSHTarget:
 
 @pytest.fixture(scope="module")
 def ssh(target: SSHTarget) -> Iterator[GuestSSH]:
-    with GuestSSH.connect(
-        target.host,
-        user=target.user,
-        key_path=target.key_path,
-        known_hosts=target.known_hosts,
-        port=target.port,
-    ) as connection:
+    with GuestSSH.to(target) as connection:
         yield connection
 
 
