@@ -50,6 +50,7 @@ class Evaluation:
     failed_assertions: list[str]
     warnings: list[str]
     values: dict[str, Any]
+    declared: list[str]
 
 
 class EvalFailed(Exception):
@@ -84,7 +85,7 @@ def evaluate(module: str, case: Path, libvirtd: str = "25.11") -> Evaluation:
     if done.returncode != 0:
         raise EvalFailed(done.stderr)
     doc = json.loads(done.stdout)
-    return Evaluation(doc["failedAssertions"], doc["warnings"], doc["values"])
+    return Evaluation(doc["failedAssertions"], doc["warnings"], doc["values"], doc["declared"])
 
 
 def doc_block(doc: Path, marker: str) -> str:

@@ -8,6 +8,7 @@ fails here. Skips, saying why, without ../shared/vendor/nixpkgs-lib (see nixos_e
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,39 @@ def test_guest_keeps_the_host_layout_when_told_to() -> None:
     assert v["fileSystems"]["/"]["device"] == "/dev/vda1"
     assert v["networking"]["defaultGateway"] == {"address": "10.0.2.2"}
     assert v["openssh"]["enable"] is True  # the SSH part stays on
+
+
+def _table_options() -> set[str]:
+    """The option paths in docs/nixos.md's table (first column; `.x` continues the first)."""
+    text = (ROOT / "docs" / "nixos.md").read_text()
+    table = text.split("## 5. Supported releases", 1)[1]
+    found: set[str] = set()
+    for row in table.splitlines():
+        if not row.startswith("| `"):
+            continue
+        parent = ""
+        for token in re.findall(r"`([^`]+)`", row.split(" | ")[0]):
+            if token.startswith(".") and parent:
+                found.add(parent + token)
+            elif re.fullmatch(r"[\w.<>-]+", token) and "." in token:
+                found.add(token)
+                parent = token.rsplit(".", 1)[0]
+            elif re.fullmatch(r"[\w]+", token):
+                found.add(token)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("module", "case"), [("host", "host-defaults.nix"), ("guest", "guest-keep-boot.nix")]
+)
+def test_docs_table_names_every_option_the_modules_touch(module: str, case: str) -> None:
+    """Each NixOS option declared for the evaluation is in docs/nixos.md's table."""
+    documented = _table_options()
+    declared = evaluate(module, CASES / case).declared
+    assert declared
+    missing = [
+        name
+        for name in declared
+        if not any(t == name or t.startswith(name + ".") for t in documented)
+    ]
+    assert missing == []

@@ -1,19 +1,9 @@
-# nixos/modules/services/networking/firewall.nix: networking.firewall.enable (bool, true),
-# trustedInterfaces (listOf str, [ ]), allowedTCPPorts (listOf port, [ ]).
+# nixos/modules/services/networking/firewall.nix: networking.firewall.trustedInterfaces
+# (listOf str, [ ]).
 { lib, ... }:
 {
-  options.networking.firewall = {
-    enable = lib.mkOption {
-      type = lib.types.bool;
-      default = true;
-    };
-    trustedInterfaces = lib.mkOption {
-      type = lib.types.listOf lib.types.str;
-      default = [ ];
-    };
-    allowedTCPPorts = lib.mkOption {
-      type = lib.types.listOf lib.types.port;
-      default = [ ];
-    };
+  options.networking.firewall.trustedInterfaces = lib.mkOption {
+    type = lib.types.listOf lib.types.str;
+    default = [ ];
   };
 }
