@@ -59,8 +59,14 @@ class EvalFailed(Exception):
         self.stderr = stderr
 
 
-def evaluate(module: str, case: Path, libvirtd: str = "25.11") -> Evaluation:
-    """Run eval.nix for one case; raise EvalFailed with nix's message if it does not evaluate."""
+def evaluate(
+    module: str, case: Path, libvirtd: str = "25.11", version: str | None = None
+) -> Evaluation:
+    """Run eval.nix for one case; raise EvalFailed with nix's message if it does not evaluate.
+
+    *version* stands in for ``lib.version`` (e.g. "25.11pre-git", as an unstable channel
+    reports it); None keeps the vendored lib's own.
+    """
     lib = require_lib()
     argv = [
         "nix-instantiate",
@@ -69,8 +75,8 @@ def evaluate(module: str, case: Path, libvirtd: str = "25.11") -> Evaluation:
         "--json",
         str(DECLS / "eval.nix"),
         "--arg",
-        "lib",
-        f"import {lib}",
+        "libPath",
+        str(lib),
         "--argstr",
         "module",
         module,
@@ -81,6 +87,8 @@ def evaluate(module: str, case: Path, libvirtd: str = "25.11") -> Evaluation:
         "case",
         str(case.resolve()),
     ]
+    if version is not None:
+        argv += ["--argstr", "version", version]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise EvalFailed(done.stderr)

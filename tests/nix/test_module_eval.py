@@ -7,13 +7,16 @@ fails here. Skips, saying why, without ../shared/vendor/nixpkgs-lib (see nixos_e
 
 from __future__ import annotations
 
-import ipaddress
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from stagingvm.config_keys import default_dhcp_range
 from tests.nix.nixos_eval import CASES, ROOT, EvalFailed, doc_block, evaluate
 
 pytestmark = pytest.mark.nix
@@ -87,15 +90,12 @@ def test_listing_an_undefined_user_fails_the_users_assertions() -> None:
     assert any("users.users.gitea-runner.isSystemUser" in m for m in ev.failed_assertions)
 
 
-def test_subnet_only_lets_the_range_follow_the_subnet() -> None:
+def test_subnet_only_writes_no_range() -> None:
+    """pr-test-vm then derives the range from the subnet (see the config-file tests below)."""
     ev = evaluate("host", CASES / "host-subnet-only.nix")
     assert ev.failed_assertions == []
     network = ev.values["configFile"]["network"]
     assert network == {"name": "staging", "bridge": "virbr-staging", "subnet": "10.77.0.0/24"}
-    # No range in the file: pr-test-vm derives it, inside the subnet.
-    start, end = default_dhcp_range(network["subnet"])
-    net = ipaddress.IPv4Network(network["subnet"])
-    assert ipaddress.IPv4Address(start) in net and ipaddress.IPv4Address(end) in net
 
 
 def test_both_ends_set_are_written() -> None:
@@ -211,3 +211,72 @@ def test_docs_table_names_every_option_the_modules_touch(module: str, case: str)
         if not any(t == name or t.startswith(name + ".") for t in documented)
     ]
     assert missing == []
+
+
+@pytest.mark.parametrize("version", ["25.11pre-git", "25.11.20251130.abcdef0", "26.11pre-git"])
+def test_ovmf_choice_does_not_read_the_version(version: str) -> None:
+    """A pre-release lib.version ("25.11pre-git" sorts before "25.11") changes nothing."""
+    stub = evaluate("host", CASES / "host-defaults.nix", "25.11", version=version)
+    assert stub.failed_assertions == []
+    real = evaluate("host", CASES / "host-defaults.nix", "25.05", version=version)
+    assert real.values["libvirtd"]["qemu"]["ovmf"]["enable"] is True
+
+
+def test_no_definition_of_a_missing_ovmf_option() -> None:
+    """Where nixpkgs has no qemu.ovmf at all, the module still evaluates (no `mkIf` on it)."""
+    ev = evaluate("host", CASES / "host-defaults.nix", "no-ovmf")
+    assert ev.failed_assertions == []
+    assert ev.values["libvirtd"]["qemu"]["ovmf"] == "absent"
+
+
+def _toml(doc: dict[str, Any]) -> str:
+    """The module's settings (strings, integers, one level of tables) as TOML."""
+
+    def value(v: Any) -> str:
+        return json.dumps(v) if isinstance(v, str) else str(v)
+
+    top = [f"{k} = {value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    tables = [
+        f"[{k}]\n" + "\n".join(f"{kk} = {value(vv)}" for kk, vv in v.items())
+        for k, v in doc.items()
+        if isinstance(v, dict)
+    ]
+    return "\n".join(top) + "\n\n" + "\n\n".join(tables) + "\n"
+
+
+def _pr_test_vm_config(config: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`pr-test-vm config --json` reading what the module writes to /etc/stagingvm/config.toml."""
+    path = tmp_path / "config.toml"
+    path.write_text(_toml(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STAGINGVM_")}
+    env.update({"STAGINGVM_CONFIG": str(path), "HOME": str(tmp_path)})
+    argv = [sys.executable, "-m", "stagingvm", "config", "--json"]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("case", "start", "end", "source"),
+    [
+        ("host-subnet-only.nix", "10.77.0.10", "10.77.0.254", "derived"),
+        ("host-dhcp-both.nix", "10.77.0.100", "10.77.0.199", "config file"),
+        ("host-defaults.nix", "192.168.150.10", "192.168.150.254", "derived"),
+    ],
+)
+def test_pr_test_vm_accepts_the_file_the_module_writes(
+    case: str, start: str, end: str, source: str, tmp_path: Path
+) -> None:
+    """The written file, read by pr-test-vm itself: no "dhcp_start outside subnet" (exit 2)."""
+    done = _pr_test_vm_config(evaluate("host", CASES / case).values["configFile"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    settings = json.loads(done.stdout)["settings"]
+    assert settings["network.dhcp_start"]["value"] == start
+    assert settings["network.dhcp_end"]["value"] == end
+    assert settings["network.dhcp_start"]["source"] == source
+
+
+def test_the_old_fixed_range_with_another_subnet_is_refused(tmp_path: Path) -> None:
+    """What the module wrote before: the default range beside a changed subnet."""
+    old = evaluate("host", CASES / "host-subnet-only.nix").values["configFile"]
+    old["network"] |= {"dhcp_start": "192.168.150.10", "dhcp_end": "192.168.150.254"}
+    done = _pr_test_vm_config(old, tmp_path)
+    assert done.returncode == 2 and "outside network.subnet" in done.stderr

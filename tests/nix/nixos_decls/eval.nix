@@ -2,18 +2,35 @@
 # declarations in this folder, plus one case module, and returns what the tests compare.
 #
 #   nix-instantiate --eval --strict --json tests/nix/nixos_decls/eval.nix \
-#     --arg lib 'import …/nixpkgs-lib/lib' --argstr module host --argstr libvirtd 25.11 \
+#     --arg libPath …/nixpkgs-lib/lib --argstr module host --argstr libvirtd 25.11 \
 #     --arg case ./cases/defaults.nix
 #
 # Failed assertions and warnings are sorted out as nixos/modules/system/activation/top-level.nix
 # does before it builds (it would throw on the first list; eval.nix returns both).
 {
-  lib,
+  libPath, # the folder of nixpkgs' lib
   module, # "host" (nix/module.nix) or "guest" (nix/guest.nix)
-  libvirtd ? "25.11", # "25.05": qemu.ovmf is a real option; "25.11": it is the removal stub
+  # "25.05": qemu.ovmf is a real option; "25.11": it is the removal stub (25.11, 26.05,
+  # 26.11pre); "no-ovmf": no qemu.ovmf at all, as when nixpkgs drops the stub.
+  libvirtd ? "25.11",
+  # lib.version as a channel reports it, e.g. "25.11pre-git" on unstable before the release.
+  version ? null,
   case,
 }:
 let
+  vendored = import libPath;
+  lib =
+    if version == null then
+      vendored
+    else
+      vendored.extend (
+        _: super: {
+          inherit version;
+          trivial = super.trivial // {
+            inherit version;
+          };
+        }
+      );
   stub = import ./pkgs.nix { inherit lib; };
   repo = ../../..;
   common = [
@@ -27,6 +44,7 @@ let
   shapes = {
     "25.05" = ./libvirtd-25.05.nix;
     "25.11" = ./libvirtd-25.11.nix;
+    "no-ovmf" = import ./libvirtd-common.nix { ovmf = null; };
   };
   modules = {
     host = common ++ [
@@ -50,7 +68,8 @@ let
     libvirtd = {
       inherit (config.virtualisation.libvirtd) enable allowedBridges;
       qemu = {
-        inherit (config.virtualisation.libvirtd.qemu) runAsRoot ovmf;
+        inherit (config.virtualisation.libvirtd.qemu) runAsRoot;
+      ovmf = config.virtualisation.libvirtd.qemu.ovmf or "absent";
         package = config.virtualisation.libvirtd.qemu.package.name;
         swtpm = config.virtualisation.libvirtd.qemu.swtpm.enable;
       };

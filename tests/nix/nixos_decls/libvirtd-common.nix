@@ -3,7 +3,7 @@
 # (mkPackageOption "qemu"), runAsRoot (bool, true), swtpm.enable (bool, false). Its config
 # part used here: the libvirtd group and `security.polkit.enable = true` with the assertion
 # on it. nixos/modules/security/polkit.nix: security.polkit.enable (bool, false).
-{ ovmf }:
+{ ovmf }: # the qemu.ovmf declaration of a release, or null for none
 { lib, config, pkgs, ... }:
 let
   inherit (lib) mkOption types;
@@ -36,8 +36,8 @@ let
         type = swtpmModule;
         default = { };
       };
-      inherit ovmf;
-    };
+    }
+    // lib.optionalAttrs (ovmf != null) { inherit ovmf; };
   };
 in
 {
