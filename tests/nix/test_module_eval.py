@@ -129,8 +129,10 @@ def test_the_runner_configuration_of_docs_ci(shape: str, tmp_path: Path) -> None
     unit = ev.values["services"]["gitea-runner-builder"]
     config = unit["serviceConfig"]
     assert config["DynamicUser"] is True  # still nixpkgs' unit, with our additions merged in
+    assert config["StateDirectory"] == ["gitea-runner", "gitea-runner/builder"]
     assert config["SupplementaryGroups"] == ["libvirtd"]
     assert config["ReadWritePaths"] == ["/var/lib/staging-vm"]
+    assert config["LoadCredential"] == ["token:/run/secrets/gitea-runner-token"]
     assert {"nodejs", "stagingvm", "nix", "git-minimal"} <= set(unit["path"])  # `:host` label
     # The runner is a DynamicUser: no static user was made for it.
     assert "gitea-runner" not in ev.values["users"]

@@ -78,7 +78,7 @@ let
     tmpfiles = config.systemd.tmpfiles.rules;
     trustedInterfaces = config.networking.firewall.trustedInterfaces;
     services = lib.mapAttrs (_: s: {
-      inherit (s) serviceConfig after requires wantedBy;
+      inherit (s) serviceConfig after requires wantedBy environment;
       path = map (p: p.name or p) s.path;
     }) config.systemd.services;
     systemPackages = map (p: p.name) config.environment.systemPackages;

@@ -1,7 +1,8 @@
-# nixos/modules/services/continuous-integration/gitea-actions-runner.nix: the options
-# (package; instances.<name>: enable, name, url, token, tokenFile, labels, settings,
-# hostPackages with nodejs in its default) and the unit it makes, gitea-runner-<name>, which
-# runs as a systemd DynamicUser (User = "gitea-runner", StateDirectory = "gitea-runner"),
+# nixos/modules/services/continuous-integration/gitea-actions-runner.nix, as on nixpkgs master
+# (tokenFile read through LoadCredential): the options (package; instances.<name>: enable,
+# name, url, token, tokenFile, labels, settings, hostPackages with nodejs in its default) and
+# the unit it makes, gitea-runner-<name>, which runs as a systemd DynamicUser (User =
+# "gitea-runner", StateDirectory = [ "gitea-runner" "gitea-runner/<name>" ], HOME in it),
 # with hostPackages on its PATH only for a `:host` label. Its assertions: token xor
 # tokenFile; a docker label needs docker or podman. virtualisation.docker.enable and
 # virtualisation.podman.enable (nixos/modules/virtualisation/{docker,podman}/…: bool, false)
@@ -52,7 +53,13 @@ in
           };
           labels = mkOption { type = listOf str; };
           settings = mkOption {
-            type = types.submodule { freeformType = (pkgs.formats.yaml { }).type; };
+            type = types.submodule {
+              freeformType = (pkgs.formats.yaml { }).type;
+              options.cache.external_secret_file = mkOption {
+                type = nullOr (either str path);
+                default = null;
+              };
+            };
             default = { };
           };
           hostPackages = mkOption {
@@ -97,19 +104,35 @@ in
         wants = [ "network-online.target" ];
         after = [ "network-online.target" ];
         wantedBy = [ "multi-user.target" ];
+        environment = lib.optionalAttrs wantsPodman {
+          DOCKER_HOST = "unix:///run/podman/podman.sock";
+        }
+        // {
+          HOME = "/var/lib/gitea-runner/${name}";
+          INSTANCE_DIR = "/var/lib/gitea-runner/${name}";
+          TOKEN_HASH_FILE = "/var/lib/gitea-runner/${name}/.token-hash";
+          LABELS_FILE = "/var/lib/gitea-runner/${name}/.labels";
+        };
         path = [ pkgs.coreutils ] ++ lib.optionals wantsHost instance.hostPackages;
         serviceConfig = {
           DynamicUser = true;
           User = "gitea-runner";
-          StateDirectory = "gitea-runner";
-          WorkingDirectory = "-/var/lib/gitea-runner/${name}";
+          StateDirectory = [
+            "gitea-runner"
+            "gitea-runner/${name}"
+          ];
+          WorkingDirectory = "/var/lib/gitea-runner/${name}";
           Restart = "on-failure";
           RestartSec = 2;
-          ExecStart = "${cfg.package}/bin/act_runner daemon --config /nix/store/00000000000000000000000000000000-config.yaml";
+          ExecStart = "${cfg.package}/bin/gitea-runner daemon --config /nix/store/00000000000000000000000000000000-config.yaml";
           SupplementaryGroups =
             lib.optionals wantsDocker [ "docker" ] ++ lib.optionals wantsPodman [ "podman" ];
-        }
-        // lib.optionalAttrs (instance.tokenFile != null) { EnvironmentFile = instance.tokenFile; };
+          LoadCredential = [
+            "token:${if instance.tokenFile != null then toString instance.tokenFile else "/nix/store/00000000000000000000000000000000-token"}"
+          ];
+          RuntimeDirectory = "gitea-runner/${name}";
+          RuntimeDirectoryMode = "0700";
+        };
       }
     ) cfg.instances;
   };
