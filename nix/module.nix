@@ -28,12 +28,11 @@ let
   # fails when any of them is set. So: set it only where the option exists as a bool, asked
   # of the options themselves rather than of a version string (which misreads "25.11pre").
   qemuOptions = options.virtualisation.libvirtd.qemu.type.getSubOptions [ ];
-  hasOvmfOption =
-    qemuOptions ? ovmf && (qemuOptions.ovmf.type.getSubOptions [ ]) ? enable
-    && (qemuOptions.ovmf.type.getSubOptions [ ]).enable.type.name == "bool";
+  ovmfOptions = if qemuOptions ? ovmf then qemuOptions.ovmf.type.getSubOptions [ ] else { };
+  hasOvmfOption = ovmfOptions ? enable && ovmfOptions.enable.type.name == "bool";
 
-  # null = not set: pr-test-vm then derives the range from the subnet itself
-  # (stagingvm.config_keys.default_dhcp_range), so the module and the CLI cannot disagree.
+  # null = not set: pr-test-vm then derives the range from the subnet itself (its
+  # default_dhcp_range), so the module and the CLI cannot disagree.
   dhcpRange = lib.filterAttrs (_: v: v != null) {
     dhcp_start = cfg.network.dhcpStart;
     dhcp_end = cfg.network.dhcpEnd;
