@@ -87,7 +87,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from stagingvm.images import build_image, get_recipe
-    from stagingvm.vm import Manager
+    from stagingvm.vm.manager import Manager
 
     s = settings(args.data_dir)
     manager = Manager(s)

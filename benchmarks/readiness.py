@@ -48,10 +48,10 @@ sys.path[:0] = [str(ROOT)]
 
 import libvirt  # noqa: E402
 
-from stagingvm.accel import resolve_accel  # noqa: E402
 from stagingvm.lab import netns  # noqa: E402
+from stagingvm.virt.accel.accel import resolve_accel  # noqa: E402
 from stagingvm.virt.connection import connect  # noqa: E402
-from stagingvm.vm import Manager  # noqa: E402
+from stagingvm.vm.manager import Manager  # noqa: E402
 from tests.e2e.harness import LAB_NAMESPACE, Run, build, clean_up, make_run  # noqa: E402
 
 PROBE_INTERVAL = 0.05

@@ -146,8 +146,8 @@ def main() -> int:
     parser.add_argument("--vm", help="measure against this stagingvm VM instead")
     args = parser.parse_args()
     if args.vm:
-        from stagingvm.config import load_settings
-        from stagingvm.vm import Manager
+        from stagingvm.config.load import load_settings
+        from stagingvm.vm.manager import Manager
 
         settings = load_settings(env=os.environ).settings
         target = Manager(settings).ssh_target(args.vm)

@@ -2,7 +2,7 @@
 """Write docs/cli.md from the ``--help`` of every ``pr-test-vm`` command.
 
 The output is deterministic (fixed 80-column width, no colour, commands in registration
-order) so that tests/unit/test_cli_docs.py can fail when docs/cli.md is stale.
+order) so that tests/unit/cli/test_docs.py can fail when docs/cli.md is stale.
 
     python scripts/gen_cli_docs.py           # rewrite docs/cli.md
     python scripts/gen_cli_docs.py --check   # exit 1 if docs/cli.md is stale

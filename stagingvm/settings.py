@@ -1,6 +1,6 @@
 """The effective settings of one run: a frozen dataclass built by the caller.
 
-Nothing is read at import time. ``stagingvm.config`` builds a ``Settings`` from defaults,
+Nothing is read at import time. ``stagingvm.config.load`` builds a ``Settings`` from defaults,
 config files, ``STAGINGVM_*`` variables and command-line flags, remembering where each
 value came from. Library code receives a ``Settings`` and never looks anywhere else.
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from stagingvm.errors import CheckInfrastructureError, HostKeyError, StagingVMError
 
 if TYPE_CHECKING:
-    from stagingvm.models import SSHTarget
     from stagingvm.settings import Settings
     from stagingvm.ssh.client import GuestSSH
+    from stagingvm.ssh.target import SSHTarget
 
 
 def user_key_path(settings: Settings, user: str) -> Path:

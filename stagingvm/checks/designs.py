@@ -11,7 +11,7 @@ Each recipe is the ``debian`` recipe with docker.io (from ``stagingvm.images``) 
   verbs on fixed containers, reachable only through sudo rules with exact arguments
   (docs/hardened-design.md).
 
-The files installed are kept verbatim in ``stagingvm/checks/lab/`` so they can be read and
+The files installed are kept verbatim in ``stagingvm/checks/designfiles/`` so they can be read and
 diffed against the seeds. ai-worker's key arrives at boot as the SMBIOS credential
 ``stagingvm.authorized_keys.ai-worker`` (see ``stagingvm.checks.access.user_credentials``).
 """
@@ -35,7 +35,7 @@ LAB_PACKAGES = ("curl", "python3", "less")
 
 
 def _lab_file(name: str) -> bytes:
-    return resources.files("stagingvm.checks.lab").joinpath(name).read_bytes()
+    return resources.files("stagingvm.checks.designfiles").joinpath(name).read_bytes()
 
 
 def _visudo(path: str) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from stagingvm.checks.model import CheckReport
     from stagingvm.policy.model import Policy
     from stagingvm.settings import Settings
-    from stagingvm.vm import Manager
+    from stagingvm.vm.manager import Manager
 
 EMULATED_CONCURRENCY = 3
 

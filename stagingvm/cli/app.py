@@ -217,7 +217,7 @@ def _root(
         _log_to_stderr(ctx)
     locations = None
     if ctx.obj is not None:  # tests seed ConfigLocations so they never read the real /etc
-        from stagingvm.config import ConfigLocations
+        from stagingvm.config.load import ConfigLocations
 
         locations = ctx.obj if isinstance(ctx.obj, ConfigLocations) else None
     ctx.obj = CliState(

@@ -23,7 +23,7 @@ def split_target(target: str) -> tuple[str | None, str]:
     if not sep:
         return None, validate_name(target)
     validate_name(name)
-    from stagingvm.config_keys import SPECS_BY_KEY
+    from stagingvm.config.keys import SPECS_BY_KEY
 
     check = SPECS_BY_KEY["ssh.user"].check
     assert check is not None

@@ -4,7 +4,7 @@ Three forms share the verb. ``--image PATH --name NAME`` imports a ready qcow2 (
 as a read-only base volume. ``--recipe NAME`` builds one of the image builder's recipes
 (``tiny``, ``debian``, the policy lab's ``design-a``/``design-b``/``hardened``) and imports it.
 A positional TARGET (``FLAKE#HOST`` or a ``configuration.nix``) is built with nix by
-``stagingvm.nixbuild.build_target``; that module is imported only when a TARGET is given, so
+``stagingvm.nixbuild.build.build_target``; that module is imported only when a TARGET is given, so
 this verb works (and ``--help`` stays fast) without it.
 """
 
@@ -134,16 +134,16 @@ def build(
     else:
         assert target is not None
         try:
-            nixbuild = importlib.import_module("stagingvm.nixbuild")
+            nixbuild = importlib.import_module("stagingvm.nixbuild.build")
         except ModuleNotFoundError as exc:
-            if exc.name != "stagingvm.nixbuild":
+            if exc.name != "stagingvm.nixbuild.build":
                 raise
             raise InvalidInputError(
                 "nix builds are not available in this version",
                 hint="build the image yourself and use `pr-test-vm build --image PATH --name NAME`",
             ) from None
         progress = state.out.progress()
-        from stagingvm.nixexpr import parse_nix_option
+        from stagingvm.nixbuild.expr import parse_nix_option
 
         result = nixbuild.build_target(
             target,

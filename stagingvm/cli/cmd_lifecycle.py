@@ -36,7 +36,7 @@ def check_option(flag: str, key: str, value: float | None) -> None:
     """
     if value is None:
         return
-    from stagingvm.config_keys import SPECS_BY_KEY
+    from stagingvm.config.keys import SPECS_BY_KEY
 
     check = SPECS_BY_KEY[key].check
     problem = check(value) if check is not None else None

@@ -24,7 +24,7 @@ def setup(
     \b
       pr-test-vm setup --json
     """
-    from stagingvm.hostsetup import ensure_host
+    from stagingvm.vm.setup import ensure_host
 
     state = cli_state(ctx)
     result = ensure_host(state.settings, progress=state.out.progress())

@@ -1,6 +1,6 @@
 """``pr-test-vm test``: the one-shot CI verb (build -> start -> check -> report -> destroy).
 
-The orchestration is ``stagingvm.ci_run.run_test``; this module turns options into a
+The orchestration is ``stagingvm.ci.run.run_test``; this module turns options into a
 ``RunRequest``, names the VM (``--name``, or PR number + commit from the CI environment),
 installs SIGINT/SIGTERM handling for the run (CI runners stop jobs with SIGTERM; it becomes
 the same interrupt as Ctrl-C so the VM is still destroyed and the reports still written),
@@ -102,9 +102,9 @@ def test(
     """
     import secrets
 
-    from stagingvm.ci_policy import CheckPolicy
-    from stagingvm.ci_run import ReportPaths, RunRequest, run_test, vm_name_for
-    from stagingvm.nixexpr import GuestOptions, parse_nix_option
+    from stagingvm.ci.policy import CheckPolicy
+    from stagingvm.ci.run import ReportPaths, RunRequest, run_test, vm_name_for
+    from stagingvm.nixbuild.expr import GuestOptions, parse_nix_option
 
     state = cli_state(ctx)
     if sum(x is not None for x in (target, image, recipe)) != 1:

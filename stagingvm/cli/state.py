@@ -18,9 +18,9 @@ import typer
 from stagingvm.cli.output import Output
 
 if TYPE_CHECKING:
-    from stagingvm.config import ConfigLocations, LoadedSettings
+    from stagingvm.config.load import ConfigLocations, LoadedSettings
     from stagingvm.settings import Settings
-    from stagingvm.vm import Manager
+    from stagingvm.vm.manager import Manager
 
 
 @dataclass
@@ -37,7 +37,7 @@ class CliState:
 
     def loaded(self) -> LoadedSettings:
         if self._loaded is None:
-            from stagingvm.config import load_settings  # tomllib, ipaddress: not for --help
+            from stagingvm.config.load import load_settings  # tomllib, ipaddress: not for --help
 
             self._loaded = load_settings(
                 env=os.environ,
@@ -55,7 +55,9 @@ class CliState:
 
     def manager(self) -> Manager:
         if self._manager is None:
-            from stagingvm.vm import Manager  # pulls in libvirt: only for verbs that need it
+            from stagingvm.vm.manager import (
+                Manager,  # pulls in libvirt: only for verbs that need it
+            )
 
             self._manager = Manager(self.settings, progress=self.out.progress())
         manager: Manager = self._manager

@@ -38,8 +38,8 @@ class PolicyError(ConfigError):
 
 
 def builtin_names() -> list[str]:
-    """Names of the policies shipped in ``stagingvm/policies`` (``builtin:NAME``)."""
-    root = resources.files("stagingvm.policies")
+    """Names of the policies shipped in ``stagingvm/policy/builtin`` (``builtin:NAME``)."""
+    root = resources.files("stagingvm.policy.builtin")
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
 
 
@@ -55,7 +55,7 @@ def load_policy(source: str | Path) -> model.Policy:
                 line=None,
                 key=None,
             )
-        text = resources.files("stagingvm.policies").joinpath(f"{name}.toml").read_text()
+        text = resources.files("stagingvm.policy.builtin").joinpath(f"{name}.toml").read_text()
         return parse_policy(text, source=text_source)
     path = Path(source)
     try:

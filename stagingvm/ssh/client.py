@@ -45,7 +45,7 @@ from stagingvm.ssh.known_hosts import (
 if TYPE_CHECKING:
     import paramiko
 
-    from stagingvm.models import SSHTarget
+    from stagingvm.ssh.target import SSHTarget
 
 # OpenSSH's sshd allows 10 sessions per connection by default; keep a margin for channels
 # that we closed but the server has not yet torn down.

@@ -44,7 +44,7 @@ class BaseImage:
     imported_at: str
     host_keys: tuple[str, ...] = ()
     """The guest's SSH host keys (``KEYTYPE BASE64``) when its builder recorded them: a VM
-    of this base has them pinned before it first runs (see ``stagingvm.hostkeys``)."""
+    of this base has them pinned before it first runs (see ``stagingvm.vm.hostkeys``)."""
     reused: bool = False
 
     def to_json(self) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stagingvm import xmlrender
 from stagingvm.errors import InvalidInputError, NotFoundError
+from stagingvm.virt import xmlrender
 from stagingvm.virt.connection import error_code, lookup_or_none
 
 if TYPE_CHECKING:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stagingvm import xmlrender
 from stagingvm.errors import ConfigError, ConflictError, NotFoundError
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.settings import NetworkSettings
+from stagingvm.virt import xmlrender
 from stagingvm.virt.connection import lookup_or_none
 from stagingvm.virt.subnets import PROC_ROUTE, check_overlap, host_routes
 

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stagingvm import xmlrender
 from stagingvm.errors import NotFoundError
 from stagingvm.progress import NULL_PROGRESS, Progress
+from stagingvm.virt import xmlrender
 from stagingvm.virt.connection import lookup_or_none
 
 if TYPE_CHECKING:

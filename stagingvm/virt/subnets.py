@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stagingvm import xmlrender
 from stagingvm.errors import ConflictError
+from stagingvm.virt import xmlrender
 
 PROC_ROUTE = Path("/proc/net/route")
 

@@ -20,7 +20,7 @@ import pytest
 
 from stagingvm.lab import netns
 from stagingvm.virt.connection import connect
-from stagingvm.vm import Manager
+from stagingvm.vm.manager import Manager
 from tests.e2e.harness import LAB_NAMESPACE, LAB_URI, Run, base, clean_up, make_run
 
 E2E_DIR = Path(__file__).resolve().parent

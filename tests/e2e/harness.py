@@ -25,7 +25,7 @@ from stagingvm.settings import NetworkSettings, Settings, Timeouts
 from stagingvm.virt import network as vnetwork
 from stagingvm.virt import storage
 from stagingvm.virt.subnets import host_routes, network_subnets
-from stagingvm.vm import Manager
+from stagingvm.vm.manager import Manager
 
 LAB_NAMESPACE = os.environ.get("STAGINGVM_LAB_NAMESPACE", "stagingvm-lab")
 LAB_URI = "qemu:///system"
@@ -153,7 +153,7 @@ def keep_artifact(name: str, content: str) -> Path:
 
 def assert_left_nothing(conn: libvirt.virConnect, run: Run, name: str) -> None:
     """No domain, overlay volume or per-VM data of *name* is left."""
-    from stagingvm.vm import overlay_name
+    from stagingvm.vm.manager import overlay_name
 
     assert name not in [d.name() for d in conn.listAllDomains(0)]
     pool = storage.pool_lookup(conn, run.settings.pool_name)

@@ -1,6 +1,6 @@
 """Boot a cached image in the lab with plain libvirt, and time it (tests + benchmark).
 
-This deliberately uses libvirt directly (not stagingvm.vm.Manager): it tests the images,
+This deliberately uses libvirt directly (not stagingvm.vm.manager.Manager): it tests the images,
 not the lifecycle code. Everything that talks to the guest's address runs inside the
 lab's network namespace (``ip netns exec stagingvm-lab ...``), as the project's
 networking rule requires. Every object it creates is named ``images-*``.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import libvirt
 
-from stagingvm.accel import load_cached_verdict, probe_domain_type, resolve_accel
+from stagingvm.virt.accel.accel import load_cached_verdict, probe_domain_type, resolve_accel
 from tests.e2e.harness import Run
 
 

@@ -36,7 +36,7 @@ from stagingvm.checks import access
 from stagingvm.checks.reports import to_markdown
 from stagingvm.checks.vmcheck import check_vm
 from stagingvm.policy import load_policy
-from stagingvm.vm import Manager
+from stagingvm.vm.manager import Manager
 from tests.e2e.harness import (
     CLI_CODE,
     FIXTURE_FLAKE,

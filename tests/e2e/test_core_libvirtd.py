@@ -26,7 +26,7 @@ from stagingvm.settings import NetworkSettings, Settings, SSHSettings, Timeouts
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt import network, storage
 from stagingvm.virt.connection import connect
-from stagingvm.vm import Manager, overlay_name
+from stagingvm.vm.manager import Manager, overlay_name
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ import pytest
 
 from stagingvm.errors import GuestFailedError, WaitTimeoutError
 from stagingvm.settings import Timeouts
-from stagingvm.vm import Manager
+from stagingvm.vm.manager import Manager
 from tests.e2e.harness import Run, base
 
 

@@ -20,7 +20,7 @@ from stagingvm.ssh.keys import ensure_client_key
 from stagingvm.ssh.known_hosts import KnownHosts
 from stagingvm.virt import bases
 from stagingvm.virt import domain as vdomain
-from stagingvm.vm import Manager
+from stagingvm.vm.manager import Manager
 from tests.e2e.harness import Run, build
 
 

@@ -18,7 +18,7 @@ import pytest
 from stagingvm.images import get_recipe
 from stagingvm.images.cache import MANIFEST_NAME
 from stagingvm.ssh.keys import ensure_client_key
-from stagingvm.vm import Manager
+from stagingvm.vm.manager import Manager
 from tests.e2e.harness import E2E_USER as USER
 from tests.e2e.harness import Run, build, e2e_recipes
 

@@ -16,7 +16,7 @@ import pytest
 
 from stagingvm.virt import network as vnetwork
 from stagingvm.virt import storage
-from stagingvm.vm import overlay_name
+from stagingvm.vm.manager import overlay_name
 from tests.e2e.harness import Run
 
 done: dict[str, bool] = {}

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 
 from stagingvm.errors import HostKeyError, WaitTimeoutError
-from stagingvm.models import SSHTarget
 from stagingvm.ssh.client import GuestSSH
 from stagingvm.ssh.known_hosts import KnownHosts
-from stagingvm.vm import Manager
+from stagingvm.ssh.target import SSHTarget
+from stagingvm.vm.manager import Manager
 from tests.e2e.harness import Run
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from stagingvm.nixbuild import build_target, import_result
+from stagingvm.nixbuild.build import build_target, import_result
 from stagingvm.settings import NetworkSettings, Settings, SSHSettings
 from stagingvm.virt.bases import BaseImage
 
@@ -82,7 +82,7 @@ def _pool_volumes(settings: Settings) -> list[str]:
 def test_build_then_import_is_keyed_by_store_path(
     flake_dir: Path, test_image: Path, lab_settings: Settings
 ) -> None:
-    from stagingvm.vm import Manager
+    from stagingvm.vm.manager import Manager
 
     manager = Manager(lab_settings, domain_type="qemu")
     result = build_target(f"{flake_dir}#x", lab_settings, nix_options=NIX_OPTIONS, name="nixt-x")

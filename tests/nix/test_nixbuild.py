@@ -1,4 +1,4 @@
-"""``stagingvm.nixbuild`` against the real nix on the nixpkgs-free fixture flake."""
+"""``stagingvm.nixbuild.build`` against the real nix on the nixpkgs-free fixture flake."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from stagingvm.errors import BuildError, NotFoundError, ToolMissingError, WaitTimeoutError
-from stagingvm.nixbuild import build_target, find_image, find_nix, nix_data_file
+from stagingvm.nixbuild.build import build_target, find_image, find_nix, nix_data_file
 from stagingvm.settings import Settings
 
 pytestmark = pytest.mark.nix

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sshd_server import (
+
+from tests.unit.ssh.sshd_server import (
     DropbearDaemon,
     SSHDaemon,
     require_dropbear,

@@ -108,7 +108,7 @@ def connect_to(
 
 def strict_login(daemon: SSHDaemon | DropbearDaemon, known_hosts: Path) -> bool:
     """The readiness wait's login to *daemon* when its host keys were pinned beforehand."""
-    from stagingvm.readiness import SSHProbes
+    from stagingvm.vm.readiness import SSHProbes
 
     return SSHProbes(port=daemon.port).login(
         daemon.host,

@@ -1,0 +1,135 @@
+"""What every lifecycle verb shares: the connection, the locks, the accel decision, network + pool.
+
+The Manager (``stagingvm.vm.manager``) owns one ``VMHost`` and hands it to the start path
+(``stagingvm.vm.start``), the teardown (``stagingvm.vm.teardown``) and the queries
+(``stagingvm.vm.info``). Keeping these here, not on the Manager, lets those modules use them
+without reaching into the facade's private parts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stagingvm import locks
+from stagingvm.errors import ConflictError
+from stagingvm.progress import Progress
+from stagingvm.settings import Settings
+from stagingvm.virt import domain as vdomain
+from stagingvm.virt import network, storage
+from stagingvm.virt.connection import connect
+from stagingvm.vm.readiness import Probes
+from stagingvm.vm.waits import Clock
+
+if TYPE_CHECKING:
+    import libvirt
+
+
+def overlay_name(name: str) -> str:
+    """The pool volume of VM *name*'s own disk (a qcow2 overlay on its base)."""
+    return f"vm-{name}.qcow2"
+
+
+class VMHost:
+    """The host side of the lifecycle verbs on one libvirt connection.
+
+    The connection is opened on first use; the domain type and time-out factor are decided
+    on the first start that needs them (see :meth:`accel`), then kept.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        progress: Progress,
+        conn: libvirt.virConnect | None,
+        domain_type: str | None,
+        timeout_factor: float | None,
+        lock_timeout: float,
+        clock: Clock,
+        probes: Probes,
+        routes_path: Path,
+    ) -> None:
+        self.settings = settings
+        self.progress = progress
+        self.clock = clock
+        self.probes = probes
+        self._conn = conn
+        self._domain_type = domain_type
+        self._timeout_factor = timeout_factor
+        self._lock_timeout = lock_timeout
+        self._routes_path = routes_path
+
+    @property
+    def conn(self) -> libvirt.virConnect:
+        if self._conn is None:
+            self._conn = connect(self.settings.uri)
+        return self._conn
+
+    def vm_lock(self, name: str, *, refuse_existing: bool = False) -> locks.AbstractLock:
+        check = (lambda: self.refuse_existing(name)) if refuse_existing else None
+        return locks.vm_lock(
+            self.settings.locks_dir, name, timeout=self._lock_timeout, while_waiting=check
+        )
+
+    def host_lock(self) -> locks.AbstractLock:
+        return locks.host_lock(self.settings.locks_dir, timeout=self._lock_timeout)
+
+    def refuse_existing(self, name: str) -> None:
+        if vdomain.lookup(self.conn, name) is not None:
+            raise ConflictError(
+                f"a VM (libvirt domain) named {name!r} already exists",
+                hint=f"pick another name, or `pr-test-vm rebuild {name}` / "
+                f"`pr-test-vm destroy {name}` if it is stagingvm's",
+            )
+
+    def accel(self) -> tuple[str, float]:
+        """The domain type and the time-out factor for new guests (decided once)."""
+        if self._domain_type is None:
+            self._domain_type, decided = self._resolve_accel()
+            if self._timeout_factor is None:
+                self._timeout_factor = decided
+        factor = self._timeout_factor
+        if factor is None:
+            factor = self.settings.timeouts.tcg_factor if self._domain_type == "qemu" else 1.0
+        return self._domain_type, factor
+
+    def _resolve_accel(self) -> tuple[str, float | None]:
+        """``stagingvm.virt.accel.accel.resolve_accel`` decides (it probes KVM by running a guest);
+        without that module, ``settings.accel`` maps kvm -> kvm, anything else -> qemu (TCG)."""
+        try:
+            from stagingvm.virt.accel.accel import resolve_accel  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            if self.settings.accel == "kvm":
+                return "kvm", None
+            if self.settings.accel == "auto":
+                self.progress.note("no KVM detection available: using software emulation (TCG)")
+            return "qemu", None
+        decision = resolve_accel(self.settings, self.conn, progress=self.progress)
+        if decision.warning:
+            self.progress.note(decision.warning)
+        return str(decision.domain_type), float(decision.timeout_factor)
+
+    def ensure_host(self) -> libvirt.virStoragePool:
+        """Network and pool, idempotently, under the host lock; returns the pool."""
+        with self.host_lock():
+            network.ensure_network(
+                self.conn,
+                self.settings.network,
+                progress=self.progress,
+                routes_path=self._routes_path,
+            )
+            storage.ensure_pool(
+                self.conn,
+                self.settings.pool_name,
+                self.settings.storage_pool,
+                progress=self.progress,
+            )
+        return storage.require_pool(self.conn, self.settings.pool_name)
+
+    def network(self) -> libvirt.virNetwork | None:
+        return network.lookup(self.conn, self.settings.network.name)
+
+    def remove_dhcp(self, net: libvirt.virNetwork, name: str) -> None:
+        with self.host_lock():
+            network.remove_dhcp_host(net, name=name)

@@ -1,0 +1,256 @@
+"""The Manager: the lifecycle of stagingvm VMs (import, start, stop, destroy, rebuild, status).
+
+Every verb validates the name before touching anything, takes the VM's lock, and works only on
+domains that carry stagingvm's metadata. The Manager is the facade; the work is done by
+``stagingvm.vm.start`` (create, boot, wait; rebuild), ``stagingvm.vm.teardown`` (stop, destroy) and
+``stagingvm.vm.info`` (status, list, address), all over the shared ``stagingvm.vm.host.VMHost``
+(connection, locks, KVM-or-TCG decision, network and pool). ``start`` undoes what it created
+when it fails (unless ``keep_on_failure``); ``destroy`` removes everything a start made.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
+
+from stagingvm import locks
+from stagingvm.errors import ConflictError, InvalidInputError, NotFoundError
+from stagingvm.names import validate_name
+from stagingvm.progress import NULL_PROGRESS, Progress
+from stagingvm.settings import Settings
+from stagingvm.ssh.target import SSHTarget
+from stagingvm.virt import bases, storage
+from stagingvm.virt import domain as vdomain
+from stagingvm.virt.bases import BaseImage
+from stagingvm.virt.connection import translate
+from stagingvm.virt.subnets import PROC_ROUTE
+from stagingvm.vm import info as vminfo
+from stagingvm.vm import start as vmstart
+from stagingvm.vm import teardown
+from stagingvm.vm.host import VMHost, overlay_name
+from stagingvm.vm.hostkeys import recorded_host_keys
+from stagingvm.vm.info import login_key
+from stagingvm.vm.models import VMInfo
+from stagingvm.vm.readiness import Probes, SSHProbes
+from stagingvm.vm.start import ROOT_KEY_CREDENTIAL, USER_KEY_CREDENTIAL
+from stagingvm.vm.waits import Clock, MonotonicClock
+
+if TYPE_CHECKING:
+    import libvirt
+
+__all__ = [
+    "ROOT_KEY_CREDENTIAL",
+    "USER_KEY_CREDENTIAL",
+    "BaseImage",
+    "Manager",
+    "SSHTarget",
+    "VMInfo",
+    "login_key",
+    "overlay_name",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _libvirt_errors(
+    method: Callable[Concatenate[Manager, P], R],
+) -> Callable[Concatenate[Manager, P], R]:
+    """Let no raw libvirt error out of a public verb: map it to a stagingvm error."""
+
+    @functools.wraps(method)
+    def wrapper(self: Manager, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            mapped = translate(exc, self.settings.uri)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    return wrapper
+
+
+class Manager:
+    """Lifecycle of stagingvm VMs on one libvirt connection.
+
+    *domain_type* ("kvm" or "qemu") and *timeout_factor* may come from the caller; without
+    them ``stagingvm.virt.accel.accel.resolve_accel`` decides from ``settings.accel`` on the
+    first start (it runs a probe guest to see whether KVM really works).
+    *conn*, *clock*, *probes* and *routes_path* let tests drive it on libvirt's test driver.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        progress: Progress = NULL_PROGRESS,
+        conn: libvirt.virConnect | None = None,
+        domain_type: str | None = None,
+        timeout_factor: float | None = None,
+        lock_timeout: float = locks.DEFAULT_TIMEOUT,
+        clock: Clock | None = None,
+        probes: Probes | None = None,
+        routes_path: Path = PROC_ROUTE,
+    ) -> None:
+        if domain_type not in (None, "kvm", "qemu"):
+            raise InvalidInputError(f"domain type must be kvm or qemu, not {domain_type!r}")
+        self.settings = settings
+        self.progress = progress
+        self.host = VMHost(
+            settings,
+            progress=progress,
+            conn=conn,
+            domain_type=domain_type,
+            timeout_factor=timeout_factor,
+            lock_timeout=lock_timeout,
+            clock=clock or MonotonicClock(),
+            probes=probes or SSHProbes(),
+            routes_path=routes_path,
+        )
+
+    @property
+    def conn(self) -> libvirt.virConnect:
+        return self.host.conn
+
+    # -- base images ------------------------------------------------------------------------
+
+    @_libvirt_errors
+    def import_base(self, image: Path, name: str, *, source_key: str | None = None) -> BaseImage:
+        """Copy *image* into the pool as the read-only base *name* (no-op for a known key).
+
+        The SSH host keys stagingvm's image builder recorded for *image* (its manifest) go
+        with it: VMs of this base pin them before they first run (``stagingvm.vm.hostkeys``).
+        """
+        validate_name(name, what="base image name")
+        image = Path(image)
+        if not image.is_file():
+            raise NotFoundError(f"image {image} does not exist or is not a file")
+        host_keys = recorded_host_keys(image)
+        pool = self.host.ensure_host()
+        with self.host.host_lock():
+            base = bases.import_base(
+                self.conn,
+                pool,
+                self.settings.data_dir,
+                image,
+                name,
+                source_key=source_key,
+                host_keys=host_keys,
+                progress=self.progress,
+            )
+            self._prune_bases(pool, name)
+        return base
+
+    def _prune_bases(self, pool: libvirt.virStoragePool, name: str) -> None:
+        """Delete old volumes of base *name* that no stagingvm domain still uses."""
+        in_use = {
+            found.metadata.base_volume
+            for _dom, found in vdomain.owned_domains(self.conn)
+            if found.metadata is not None
+        }
+        for vol in bases.stale_volumes(pool, self.settings.data_dir, name):
+            if vol not in in_use:
+                storage.delete_volume(pool, vol)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @_libvirt_errors
+    def start(
+        self,
+        name: str,
+        *,
+        base: str | None = None,
+        wait: bool = True,
+        keep_on_failure: bool = False,
+        pr_ref: str | None = None,
+        label: str | None = None,
+        memory: int | None = None,
+        vcpus: int | None = None,
+        credentials: Mapping[str, str] | None = None,
+    ) -> VMInfo:
+        """Create VM *name* from base *base* (default: the base of the same name) and boot it.
+
+        A stopped VM of stagingvm's own is booted again as it is (same disk, MAC and address);
+        the creation options (base, memory, ...) apply only to a new VM.
+        """
+        validate_name(name)
+        base_name = validate_name(base if base is not None else name, what="base image name")
+        vmstart.check_options(
+            pr_ref=pr_ref, label=label, memory=memory, vcpus=vcpus, credentials=credentials
+        )
+        host = self.host
+        if vmstart.is_owned_and_stopped(host, name):
+            creating = [base, pr_ref, label, memory, vcpus, credentials or None]
+            if any(option is not None for option in creating):
+                raise ConflictError(
+                    f"VM {name} already exists (stopped); options for a new VM do not apply",
+                    hint=f"`pr-test-vm start {name}` boots it again as it is; "
+                    f"`pr-test-vm destroy {name}` first for a new one",
+                )
+            return vmstart.start_again(host, name, wait=wait, keep_on_failure=keep_on_failure)
+        host.refuse_existing(name)
+        with host.vm_lock(name, refuse_existing=True):
+            host.refuse_existing(name)
+            vm = vmstart.NewVM(
+                name=name,
+                base_name=base_name,
+                memory=memory or self.settings.memory,
+                vcpus=vcpus or self.settings.vcpus,
+                pr_ref=pr_ref,
+                label=label,
+                credentials=dict(credentials or {}),
+            )
+            return vmstart.start_new(host, vm, wait=wait, keep_on_failure=keep_on_failure)
+
+    @_libvirt_errors
+    def stop(self, name: str, *, force: bool = False, timeout: float | None = None) -> VMInfo:
+        """ACPI shutdown and wait for it (or power off at once with *force*)."""
+        validate_name(name)
+        with self.host.vm_lock(name):
+            dom, found = vdomain.require_owned(self.conn, name)
+            if vdomain.state(dom) not in vdomain.DEAD_STATES:
+                if force:
+                    dom.destroy()
+                else:
+                    teardown.shutdown(self.host, dom, found, timeout)
+            return vminfo.info(self.conn, dom, vdomain.facts(dom), self.host.network())
+
+    @_libvirt_errors
+    def destroy(self, name: str) -> None:
+        """Remove VM *name* and everything stagingvm made for it."""
+        validate_name(name)
+        with self.host.vm_lock(name):
+            teardown.destroy_locked(self.host, name)
+
+    @_libvirt_errors
+    def rebuild(self, name: str, *, wait: bool = True, keep_on_failure: bool = False) -> VMInfo:
+        """Destroy *name* and start it again from its base, with the same MAC and address."""
+        validate_name(name)
+        return vmstart.rebuild(self.host, name, wait=wait, keep_on_failure=keep_on_failure)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    @_libvirt_errors
+    def status(self, name: str) -> VMInfo:
+        validate_name(name)
+        return vminfo.status(self.host, name)
+
+    @_libvirt_errors
+    def list(self) -> list[VMInfo]:
+        """stagingvm's VMs (domains with its metadata), sorted by name."""
+        return vminfo.list_vms(self.host)
+
+    @_libvirt_errors
+    def address(self, name: str) -> str:
+        """The VM's IPv4 address (lease, then network leases, then guest agent)."""
+        validate_name(name)
+        return vminfo.address(self.host, name)
+
+    @_libvirt_errors
+    def ssh_target(self, name: str, user: str | None = None) -> SSHTarget:
+        """How to reach *name* as *user* (see ``login_key``)."""
+        validate_name(name)
+        return vminfo.ssh_target(self.host, name, user or self.settings.ssh.user)
