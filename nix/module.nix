@@ -185,9 +185,15 @@ in
       extraGroups = [ "libvirtd" ];
     });
 
-    # Group libvirtd may use the data dir; setgid keeps new files in that group.
+    # Group libvirtd may use the data dir; setgid keeps new files in that group. stagingvm
+    # sees the setgid, group-writable dir as shared (umask 007, each user's keys in
+    # keys/users/UID); the sub-dirs are made here too, so they are the group's whoever runs
+    # first (and fixed if an older version made them one user's).
     systemd.tmpfiles.rules = [
       "d ${cfg.dataDir} 2770 root libvirtd -"
+    ] ++ map (sub: "d ${cfg.dataDir}/${sub} 2770 root libvirtd -") [
+      "locks" "vms" "bases" "keys" "keys/users" "tmp"
+    ] ++ [
       "d ${cfg.storagePool} 0711 root root -"
     ];
 

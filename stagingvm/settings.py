@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stagingvm.datadir import user_keys_dir
+
 DEFAULT_URI = "qemu:///system"
 # Not 192.168.122.0/24: that is libvirt's own ``default`` network on every host.
 DEFAULT_SUBNET = "192.168.150.0/24"
@@ -30,7 +32,8 @@ class NetworkSettings:
 @dataclass(frozen=True)
 class SSHSettings:
     user: str = "root"
-    # None: stagingvm's own key, <data_dir>/keys/id_ed25519, made on first use (0600).
+    # None: stagingvm's own key, <data_dir>/keys/id_ed25519, made on first use (0600);
+    # <data_dir>/keys/users/<uid>/id_ed25519 in a shared data dir (stagingvm.datadir).
     key: Path | None = None
 
 
@@ -65,7 +68,8 @@ class Settings:
     # Paths derived from data_dir: one place decides the layout of the data dir.
     @property
     def keys_dir(self) -> Path:
-        return self.data_dir / "keys"
+        """This user's keys: ``keys/``, or ``keys/users/<uid>/`` in a shared data dir."""
+        return user_keys_dir(self.data_dir)
 
     @property
     def ssh_key_path(self) -> Path:

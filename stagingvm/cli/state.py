@@ -47,6 +47,10 @@ class CliState:
             )
             for warning in self._loaded.warnings:
                 self.out.warn(warning)
+            from stagingvm.datadir import shared_umask
+
+            # A shared data dir (setgid, group-writable): what we make there is the group's.
+            shared_umask(self._loaded.settings.data_dir)
         return self._loaded
 
     @property

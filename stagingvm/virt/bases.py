@@ -5,6 +5,12 @@ A base called NAME lives in volume ``base-NAME-<id>.qcow2`` and is described by
 same name makes a new volume and points the record at it, so running VMs keep the base their
 overlay was made from; old volumes are deleted once no VM uses them. With a *source key*
 (a nix store path, an image recipe hash) a second import of the same key is a no-op.
+
+Races (see ``stagingvm.locks``): an import holds the import lock of its name and an
+exclusive lock on the volume it uploads into, never the host-wide lock; a start holds its
+base volume's lock shared (:func:`in_use`) until its domain is defined, and from then on the
+domain's metadata names the volume. :func:`prune` deletes an old volume only with its lock
+taken exclusively at once, and only if no domain names it and no overlay is backed by it.
 """
 
 from __future__ import annotations
@@ -16,14 +22,17 @@ import json
 import os
 import secrets
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stagingvm.errors import BuildError, NotFoundError
+from stagingvm import datadir, locks
+from stagingvm.errors import BuildError, ConflictError, NotFoundError
 from stagingvm.names import validate_name
 from stagingvm.progress import NULL_PROGRESS, Progress
+from stagingvm.virt import domain as vdomain
 from stagingvm.virt import qemuimg, storage
 
 if TYPE_CHECKING:
@@ -81,14 +90,18 @@ def read_record(data_dir: Path, name: str) -> BaseImage | None:
 def write_record(data_dir: Path, base: BaseImage) -> None:
     """Write the record atomically (temp file + rename): readers never see half a file."""
     path = record_path(data_dir, base.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = base.to_json()
     data.pop("reused")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{base.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{base.name}.{secrets.token_hex(6)}.tmp")
+    fd = datadir.open_file(data_dir, tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+        with datadir.open_dir(data_dir, path.parent) as dir_fd:
+            os.replace(tmp.name, path.name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    finally:
+        datadir.remove_tree(data_dir, tmp)
 
 
 def volume_name(name: str, source_key: str | None) -> str:
@@ -111,6 +124,29 @@ def resolve(pool: libvirt.virStoragePool, data_dir: Path, name: str) -> BaseImag
     return record
 
 
+@contextlib.contextmanager
+def in_use(
+    pool: libvirt.virStoragePool, data_dir: Path, name: str, *, timeout: float = 120.0
+) -> Iterator[BaseImage]:
+    """The base *name*, its volume kept from deletion (lock held shared) while inside.
+
+    A re-import may retire the volume between reading the record and taking its lock: then
+    the record is read again (it names the new volume).
+    """
+    for _attempt in range(3):
+        record = resolve(pool, data_dir, name)
+        with locks.volume_lock(
+            locks.locks_dir_of(data_dir), record.volume, shared=True, timeout=timeout
+        ):
+            if storage.volume_lookup(pool, record.volume) is not None:
+                yield record
+                return
+    raise ConflictError(
+        f"base image {name!r} kept changing while a VM was being made from it",
+        hint="wait for the imports of that base to finish and try again",
+    )
+
+
 def import_base(
     conn: libvirt.virConnect,
     pool: libvirt.virStoragePool,
@@ -121,15 +157,45 @@ def import_base(
     source_key: str | None = None,
     host_keys: tuple[str, ...] = (),
     progress: Progress = NULL_PROGRESS,
+    timeout: float = 3600.0,
 ) -> BaseImage:
     """Upload *image* (qcow2 or raw; raw is converted) as the base volume of *name*.
 
     *host_keys* (the image's SSH host keys, if known) go into the record with the volume. A
     reused import keeps the keys recorded with its volume: they describe that volume's disk.
+    Old volumes of *name* are pruned afterwards. Holds the import lock of *name* (waiting up
+    to *timeout* for another import of it), never the host-wide lock.
     """
+    validate_name(name, what="base image name")
+    with locks.import_lock(locks.locks_dir_of(data_dir), name, timeout=timeout):
+        base = _import_locked(
+            conn,
+            pool,
+            data_dir,
+            image,
+            name,
+            source_key=source_key,
+            host_keys=host_keys,
+            progress=progress,
+        )
+        if not base.reused:
+            prune(conn, pool, data_dir, name)
+        return base
+
+
+def _import_locked(
+    conn: libvirt.virConnect,
+    pool: libvirt.virStoragePool,
+    data_dir: Path,
+    image: Path,
+    name: str,
+    *,
+    source_key: str | None,
+    host_keys: tuple[str, ...],
+    progress: Progress,
+) -> BaseImage:
     import libvirt
 
-    validate_name(name, what="base image name")
     if source_key is not None:
         known = read_record(data_dir, name)
         if (
@@ -140,13 +206,14 @@ def import_base(
             return dataclasses.replace(known, reused=True)
     facts = qemuimg.inspect(image)
     vol_name = volume_name(name, source_key)
-    storage.delete_volume(pool, vol_name)  # a torn earlier import of the same key
-    tmp_root = data_dir / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=tmp_root) as tmp:
+    with (
+        locks.volume_lock(locks.locks_dir_of(data_dir), vol_name, shared=False, timeout=0),
+        _import_tmp(data_dir, name) as tmp,
+    ):
+        storage.delete_volume(pool, vol_name)  # a torn earlier import of the same key
         upload = image
         if facts.format == "raw":
-            upload = Path(tmp) / "base.qcow2"
+            upload = tmp / "base.qcow2"
             with progress.phase(f"converting {image.name} to qcow2"):
                 qemuimg.convert_to_qcow2(image, upload)
         with progress.phase(f"uploading {image.name} as base image {name}"):
@@ -174,6 +241,86 @@ def import_base(
             storage.delete_volume(pool, vol_name)
         raise
     return base
+
+
+def tmp_dir(data_dir: Path) -> Path:
+    """Where imports keep their temporary files: ``<data_dir>/tmp/NAME.XXXX/``."""
+    return data_dir / "tmp"
+
+
+@contextlib.contextmanager
+def _import_tmp(data_dir: Path, name: str) -> Iterator[Path]:
+    """A fresh ``tmp/NAME.XXXX`` directory, deleted afterwards (``gc`` deletes one a killed
+    import left: its import lock is free)."""
+    root = datadir.ensure_dir(data_dir, tmp_dir(data_dir))
+    path = Path(tempfile.mkdtemp(prefix=f"{name}.", dir=root))
+    try:
+        yield path
+    finally:
+        datadir.remove_tree(data_dir, path)
+
+
+def tmp_owner(entry: str) -> str | None:
+    """The base name a ``tmp/`` entry belongs to (``NAME.XXXX``), None if not one of ours."""
+    name, dot, _rest = entry.partition(".")
+    return name if dot and _valid_name(name) else None
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        validate_name(name)
+    except Exception:
+        return False
+    return True
+
+
+def in_use_volumes(conn: libvirt.virConnect, pool: libvirt.virStoragePool) -> set[str]:
+    """Base volumes a domain names in its metadata or an overlay in the pool is backed by."""
+    used = {
+        found.metadata.base_volume
+        for _dom, found in vdomain.owned_domains(conn)
+        if found.metadata is not None
+    }
+    by_path = {storage.volume_path(pool, vol): vol for vol in storage.volume_names(pool)}
+    for backing in storage.backing_paths(pool):
+        if backing in by_path:
+            used.add(by_path[backing])
+    return used
+
+
+def prune(
+    conn: libvirt.virConnect, pool: libvirt.virStoragePool, data_dir: Path, name: str
+) -> list[str]:
+    """Delete the old volumes of base *name* that nothing uses; returns those deleted."""
+    return [
+        vol
+        for vol in stale_volumes(pool, data_dir, name)
+        if delete_if_unused(conn, pool, data_dir, vol)
+    ]
+
+
+def delete_if_unused(
+    conn: libvirt.virConnect, pool: libvirt.virStoragePool, data_dir: Path, volume: str
+) -> bool:
+    """Delete base *volume* if its lock can be had at once and nothing uses it."""
+    try:
+        with locks.volume_lock(locks.locks_dir_of(data_dir), volume, shared=False, timeout=0):
+            if volume in in_use_volumes(conn, pool) or volume in current_volumes(data_dir):
+                return False
+            return storage.delete_volume(pool, volume)
+    except ConflictError:
+        return False  # a start is making a VM from it, or an upload is writing it
+
+
+def current_volumes(data_dir: Path) -> set[str]:
+    """The volumes the base records point at."""
+    found = set()
+    with contextlib.suppress(OSError):
+        for path in bases_dir(data_dir).glob("*.json"):
+            record = read_record(data_dir, path.stem) if _valid_name(path.stem) else None
+            if record is not None:
+                found.add(record.volume)
+    return found
 
 
 def stale_volumes(pool: libvirt.virStoragePool, data_dir: Path, name: str) -> list[str]:

@@ -175,3 +175,21 @@ def upload_file(
             vol.delete(0)
         raise
     return vol
+
+
+def volume_path(pool: libvirt.virStoragePool, name: str) -> str | None:
+    vol = volume_lookup(pool, name)
+    return None if vol is None else str(vol.path())
+
+
+def backing_paths(pool: libvirt.virStoragePool) -> set[str]:
+    """The backing files of the pool's volumes (the bases its overlays are made on)."""
+    found = set()
+    for name in volume_names(pool):
+        vol = volume_lookup(pool, name)
+        if vol is None:
+            continue
+        path = xmlrender.parse(vol.XMLDesc(0)).findtext("backingStore/path")
+        if path:
+            found.add(path)
+    return found

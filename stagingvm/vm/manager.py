@@ -21,7 +21,7 @@ from stagingvm.names import validate_name
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.settings import Settings
 from stagingvm.ssh.target import SSHTarget
-from stagingvm.virt import bases, storage
+from stagingvm.virt import bases
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt.bases import BaseImage
 from stagingvm.virt.connection import translate
@@ -130,30 +130,17 @@ class Manager:
             raise NotFoundError(f"image {image} does not exist or is not a file")
         host_keys = recorded_host_keys(image)
         pool = self.host.ensure_host()
-        with self.host.host_lock():
-            base = bases.import_base(
-                self.conn,
-                pool,
-                self.settings.data_dir,
-                image,
-                name,
-                source_key=source_key,
-                host_keys=host_keys,
-                progress=self.progress,
-            )
-            self._prune_bases(pool, name)
-        return base
-
-    def _prune_bases(self, pool: libvirt.virStoragePool, name: str) -> None:
-        """Delete old volumes of base *name* that no stagingvm domain still uses."""
-        in_use = {
-            found.metadata.base_volume
-            for _dom, found in vdomain.owned_domains(self.conn)
-            if found.metadata is not None
-        }
-        for vol in bases.stale_volumes(pool, self.settings.data_dir, name):
-            if vol not in in_use:
-                storage.delete_volume(pool, vol)
+        # The upload holds the import lock of *name*, not the host lock: starts go on meanwhile.
+        return bases.import_base(
+            self.conn,
+            pool,
+            self.settings.data_dir,
+            image,
+            name,
+            source_key=source_key,
+            host_keys=host_keys,
+            progress=self.progress,
+        )
 
     # -- lifecycle --------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ off when its wait fails. The Manager (``stagingvm.vm.manager``) validates names 
 
 from __future__ import annotations
 
-import shutil
+import contextlib
+import os
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stagingvm import datadir
 from stagingvm.errors import ConfigError, ConflictError, HostKeyError, InvalidInputError
 from stagingvm.virt import bases, network, storage
 from stagingvm.virt import domain as vdomain
@@ -36,6 +38,9 @@ if TYPE_CHECKING:
 ROOT_KEY_CREDENTIAL = "ssh.authorized_keys.root"
 USER_KEY_CREDENTIAL = "stagingvm.authorized_keys.{user}"
 MAX_TEXT = 200
+STARTING_MARKER = "starting"
+"""``vms/NAME/starting``: made first by a new start, removed when it returns; one left behind
+with a free VM lock is a start that was killed (``stagingvm.vm.gc`` destroys that VM)."""
 
 
 @dataclass(frozen=True)
@@ -80,14 +85,12 @@ def _check_positive(value: int | None, what: str) -> None:
         raise InvalidInputError(f"{what} must be a positive whole number, not {value!r}")
 
 
-def _make_vm_dir(vm_dir: Path) -> None:
+def _make_vm_dir(data_dir: Path, vm_dir: Path) -> None:
     try:
-        vm_dir.mkdir(parents=True, mode=0o755)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot create the VM directory {vm_dir}: {exc.strerror}",
-            hint="run as root, or set data_dir to a directory you can write",
-        ) from exc
+        datadir.ensure_dir(data_dir, vm_dir)
+        os.close(datadir.open_file(data_dir, vm_dir / STARTING_MARKER, os.O_WRONLY | os.O_CREAT))
+    except ConfigError as exc:
+        raise ConfigError(f"cannot create the VM directory {vm_dir}: {exc}", hint=exc.hint) from exc
 
 
 def is_owned_and_stopped(host: VMHost, name: str) -> bool:
@@ -133,10 +136,19 @@ def start_new(host: VMHost, vm: NewVM, *, wait: bool, keep_on_failure: bool) -> 
     # library, a noticeable part of a second in a fresh process) and libvirt's live update
     # of the DHCP host entry (it restarts dnsmasq: ~0.5 s). The domain starts paused and
     # runs only once its entry is in place, so its first DHCP request always finds it.
-    with ThreadPoolExecutor(2, thread_name_prefix=f"stagingvm-start-{vm.name}") as side:
+    with (
+        ThreadPoolExecutor(2, thread_name_prefix=f"stagingvm-start-{vm.name}") as side,
+        contextlib.ExitStack() as held,
+    ):
         key_line = side.submit(_client_key_line, host)
         return _start_with(
-            host, side, vm, key_line=key_line.result, wait=wait, keep_on_failure=keep_on_failure
+            host,
+            side,
+            vm,
+            held=held,
+            key_line=key_line.result,
+            wait=wait,
+            keep_on_failure=keep_on_failure,
         )
 
 
@@ -151,6 +163,7 @@ def _start_with(
     side: ThreadPoolExecutor,
     vm: NewVM,
     *,
+    held: contextlib.ExitStack,
     key_line: Callable[[], str],
     wait: bool,
     keep_on_failure: bool,
@@ -158,7 +171,8 @@ def _start_with(
     settings = host.settings
     name = vm.name
     pool = host.ensure_host()
-    base = bases.resolve(pool, settings.data_dir, vm.base_name)
+    # The base volume's lock, held shared: a re-import does not delete it under this start.
+    base = held.enter_context(bases.in_use(pool, settings.data_dir, vm.base_name))
     base_vol = storage.volume_lookup(pool, base.volume)
     assert base_vol is not None  # resolve() checked it
     domain_type, factor = host.accel()
@@ -196,10 +210,10 @@ def _start_with(
     try:
         # Nothing of this name exists as a domain (we hold its lock): leftovers of an
         # interrupted run are stale and go first.
-        shutil.rmtree(vm_dir, ignore_errors=True)
+        datadir.remove_tree(settings.data_dir, vm_dir)
         storage.delete_volume(pool, overlay_name(name))
-        _make_vm_dir(vm_dir)
-        undo.push("remove the VM directory", lambda: shutil.rmtree(vm_dir))
+        _make_vm_dir(settings.data_dir, vm_dir)
+        undo.push("remove the VM directory", lambda: datadir.remove_tree(settings.data_dir, vm_dir))
         reservation = side.submit(_reserve_address, host, net, name, mac, vm.ip)
 
         def before_run() -> None:
@@ -226,10 +240,12 @@ def _start_with(
     except BaseException:
         if keep_on_failure:
             host.progress.note(f"keeping {name} for inspection: `pr-test-vm destroy {name}`")
+            datadir.remove_tree(settings.data_dir, vm_dir / STARTING_MARKER)
         else:
             for failure in undo.run():
                 host.progress.note(f"clean-up of {name} incomplete: {failure}")
         raise
+    datadir.remove_tree(settings.data_dir, vm_dir / STARTING_MARKER)
     return info(host.conn, dom, vdomain.facts(dom), net)
 
 

@@ -1,18 +1,19 @@
 """Stopping a VM (ACPI shutdown with a time-out, or power off) and destroying it.
 
 ``destroy`` removes everything a start made: the domain, its overlay, its DHCP host entry and
-its directory (console log, pinned host keys). It tries every step even when one fails and
+its directory (console log, pinned host keys); then old volumes of its base that a re-import
+retired and nothing uses any more. It tries every step even when one fails and
 raises at the end, so one broken step does not leave the others' resources behind.
 """
 
 from __future__ import annotations
 
-import shutil
 from typing import TYPE_CHECKING
 
+from stagingvm import datadir
 from stagingvm.errors import NotFoundError, StagingVMError
+from stagingvm.virt import bases, network, storage
 from stagingvm.virt import domain as vdomain
-from stagingvm.virt import network, storage
 from stagingvm.vm.host import VMHost, overlay_name
 from stagingvm.vm.undo import Undo
 from stagingvm.vm.waits import Phase, PhaseRunner
@@ -51,8 +52,10 @@ def destroy_locked(host: VMHost, name: str) -> None:
     """Remove VM *name* and all its leftovers; the caller holds its VM lock."""
     conn = host.conn
     dom = vdomain.lookup(conn, name)
+    base = None
     if dom is not None:
-        vdomain.require_owned(conn, name)  # refuses foreign domains
+        meta = vdomain.require_owned(conn, name)[1].metadata  # refuses foreign domains
+        base = meta.base if meta is not None else None
     pool = storage.pool_lookup(conn, host.settings.pool_name)
     net = host.network()
     vm_dir = host.settings.vm_dir(name)
@@ -66,7 +69,12 @@ def destroy_locked(host: VMHost, name: str) -> None:
             f"no VM named {name!r}", hint="`pr-test-vm list` shows the VMs stagingvm manages"
         )
     steps = Undo()  # pushed in reverse: runs power off, undefine, overlay, DHCP, directory
-    steps.push("remove the VM directory", lambda: shutil.rmtree(vm_dir, ignore_errors=True))
+    data_dir = host.settings.data_dir
+    if pool is not None and base is not None:  # runs last: the base's retired volumes
+        steps.push(
+            "retire old volumes of its base", lambda: bases.prune(conn, pool, data_dir, base)
+        )
+    steps.push("remove the VM directory", lambda: datadir.remove_tree(data_dir, vm_dir))
     if net is not None:
         steps.push("remove the DHCP host entry", lambda: host.remove_dhcp(net, name))
     if pool is not None:

@@ -42,6 +42,8 @@ def test_defaults(shape: str) -> None:
     assert v["libvirtd"]["qemu"]["swtpm"] is True
     assert v["trustedInterfaces"] == ["virbr-staging"]
     assert "d /var/lib/staging-vm 2770 root libvirtd -" in v["tmpfiles"]
+    for sub in ("locks", "vms", "bases", "keys", "keys/users", "tmp"):  # shared, whoever runs first
+        assert f"d /var/lib/staging-vm/{sub} 2770 root libvirtd -" in v["tmpfiles"]
     setup = v["services"]["stagingvm-setup"]
     assert setup["serviceConfig"]["Type"] == "oneshot"
     assert setup["requires"] == ["libvirtd.service"]

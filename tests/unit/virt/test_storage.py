@@ -160,8 +160,7 @@ def test_stale_base_volumes_are_pruned_unless_in_use(manager: Manager) -> None:
     other = bases.volume_name("img-two", "x")  # a base whose name starts like ours
     pool.createXML(storage.render_volume(other, capacity=1, fmt="qcow2", mode="0444"), 0)
     assert bases.stale_volumes(pool, manager.settings.data_dir, "img") == [old.volume]
-    manager._prune_bases(pool, "img")
+    assert bases.prune(manager.conn, pool, manager.settings.data_dir, "img") == []
     assert old.volume in storage.volume_names(pool)  # still backing "user"
-    manager.destroy("user")
-    manager._prune_bases(pool, "img")
+    manager.destroy("user")  # the last user of the retired volume: destroy deletes it
     assert sorted(storage.volume_names(pool)) == sorted([new_name, other])
