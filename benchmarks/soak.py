@@ -268,7 +268,6 @@ WEIGHTS: dict[str, float] = {
     "kill-start": 2,
     "kill-import": 2,
     "poweroff": 1,
-    "lease": 1,
 }
 
 
