@@ -141,15 +141,21 @@ class Soak:
         self.run, self.conn, self.rng, self.raw, self.nonet = run, conn, rng, raw, nonet
         self.tally = Tally()
 
-    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 600) -> int:
-        proc = subprocess.run(
-            [sys.executable, "-c", CLI_CODE, *args],
-            env={**self.run.env(), **ACCEL, **(env or {})},
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-            cwd=REPO,
-        )
+    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> int:
+        """Exit code of ``pr-test-vm ARGS``; a step still running after *timeout* is killed
+        and counts as a failure (exit -9)."""
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", CLI_CODE, *args],
+                env={**self.run.env(), **ACCEL, **(env or {})},
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+                cwd=REPO,
+            )
+        except subprocess.TimeoutExpired:
+            self.tally.failures.append(f"cycle {self.tally.cycles}: {args[0]} hung ({timeout:g} s)")
+            return -9
         return proc.returncode
 
     def killed(self, delay: float, *args: str) -> None:
