@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from stagingvm.cli import complete
 from stagingvm.cli.state import cli_state
 from stagingvm.names import validate_name
 
@@ -31,7 +32,12 @@ _STYLE = {
 
 def check(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Running VM to check.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME", help="Running VM to check.", autocompletion=complete.vm_names
+        ),
+    ],
     policy: Annotated[
         str, typer.Option("--policy", metavar="FILE", help="Policy file, or builtin:NAME.")
     ] = "builtin:ai-worker",

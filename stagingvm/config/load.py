@@ -3,6 +3,7 @@
 Sources, lowest to highest priority::
 
     defaults < /etc/stagingvm/config.toml < $XDG_CONFIG_HOME/stagingvm/config.toml
+             < LIBVIRT_DEFAULT_URI (uri only, as virsh reads it)
              < STAGINGVM_* environment < command-line flags
 
 ``--config FILE`` (or ``STAGINGVM_CONFIG``) names a file explicitly; it takes the place of the
@@ -35,6 +36,7 @@ from stagingvm.settings import NetworkSettings, Settings, SSHSettings, Timeouts
 
 SYSTEM_CONFIG_FILE = Path("/etc/stagingvm/config.toml")
 CONFIG_ENV_VAR = "STAGINGVM_CONFIG"
+LIBVIRT_URI_ENV_VAR = "LIBVIRT_DEFAULT_URI"
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,15 @@ def _env_layer(env: Mapping[str, str], cwd: Path) -> tuple[_Layer, list[str]]:
     layer = _Layer()
     known = {env_var_for(spec.key): spec for spec in KEYS}
     warnings: list[str] = []
+    if env.get(LIBVIRT_URI_ENV_VAR):  # virsh's variable; STAGINGVM_URI below wins over it
+        layer.values["uri"] = keys.convert(
+            keys.SPECS_BY_KEY["uri"],
+            env[LIBVIRT_URI_ENV_VAR],
+            where=LIBVIRT_URI_ENV_VAR,
+            origin="env",
+            cwd=cwd,
+        )
+        layer.sources["uri"] = Source("environment", LIBVIRT_URI_ENV_VAR)
     for name in sorted(env):
         if not name.startswith("STAGINGVM_") or name == CONFIG_ENV_VAR:
             continue

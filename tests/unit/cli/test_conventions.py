@@ -1,0 +1,115 @@
+"""Habits of virsh/vagrant users: global options after the verb, usage errors in the
+``error:``/``hint:`` form, LIBVIRT_DEFAULT_URI, shell completion scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from typer.testing import Result
+
+from stagingvm.cli import globalopts
+from stagingvm.cli.app import get_app
+
+Invoke = Callable[..., Result]
+
+
+def _group():  # type: ignore[no-untyped-def]
+    import typer.main
+
+    return typer.main.get_command(get_app())
+
+
+def hoisted(*args: str) -> list[str]:
+    group = _group()
+    ctx = group.make_context("pr-test-vm", ["--help"], resilient_parsing=True)
+    return globalopts.hoist(group, ctx, list(args))
+
+
+def test_global_options_after_the_verb_move_before_it() -> None:
+    assert hoisted("list", "--uri", "test:///default", "--json") == [
+        "--uri", "test:///default", "list", "--json",
+    ]  # fmt: skip
+    assert hoisted("list", "--uri=test:///default", "-q") == ["--uri=test:///default", "-q", "list"]
+    assert hoisted("--debug", "status", "pr-42", "--data-dir", "/d") == [
+        "--debug", "--data-dir", "/d", "status", "pr-42",
+    ]  # fmt: skip
+    # A sub-command group: lab up --uri X.
+    assert hoisted("lab", "status", "--debug") == ["--debug", "lab", "status"]
+
+
+def test_what_is_not_a_global_option_stays() -> None:
+    # After NAME, ssh passes everything on to the remote command, --uri included.
+    assert hoisted("ssh", "pr-42", "--", "env", "--uri") == ["ssh", "pr-42", "--", "env", "--uri"]
+    assert hoisted("ssh", "pr-42", "ls", "-q") == ["ssh", "pr-42", "ls", "-q"]
+    # After --, nothing is an option.
+    assert hoisted("list", "--", "--debug") == ["list", "--", "--debug"]
+    # Unknown options stay for Click to report.
+    assert hoisted("list", "--nope") == ["list", "--nope"]
+
+
+def test_list_takes_uri_after_the_verb(cli: Invoke, tmp_path: Path) -> None:
+    result = cli(["list", "--uri", "test:///default", "--data-dir", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == []
+
+
+def test_usage_errors_in_the_documented_form(cli: Invoke) -> None:
+    result = cli(["list", "--no-such-option"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: No such option: --no-such-option",
+        "hint: see `pr-test-vm list --help`",
+    ]
+    assert result.stdout == ""
+    verb = cli(["nosuch"])
+    assert verb.exit_code == 2
+    assert verb.stderr.splitlines()[0].startswith("error: No such command 'nosuch'")
+    assert verb.stderr.splitlines()[1] == "hint: see `pr-test-vm --help`"
+    missing = cli(["status"])
+    assert missing.exit_code == 2
+    assert missing.stderr.startswith("error: Missing argument 'NAME'")
+
+
+def test_libvirt_default_uri_sits_below_stagingvm_uri(cli: Invoke) -> None:
+    def uri(env: dict[str, str], *flags: str) -> dict[str, object]:
+        result = cli([*flags, "config", "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        entry: dict[str, object] = json.loads(result.stdout)["settings"]["uri"]
+        return entry
+
+    plain = uri({"LIBVIRT_DEFAULT_URI": "qemu:///session"})
+    assert (plain["value"], plain["source"], plain["detail"]) == (
+        "qemu:///session", "environment", "LIBVIRT_DEFAULT_URI",
+    )  # fmt: skip
+    ours = uri({"LIBVIRT_DEFAULT_URI": "qemu:///session", "STAGINGVM_URI": "test:///default"})
+    assert (ours["value"], ours["detail"]) == ("test:///default", "STAGINGVM_URI")
+    flag = uri({"LIBVIRT_DEFAULT_URI": "qemu:///session"}, "--uri", "test:///default")
+    assert (flag["value"], flag["source"]) == ("test:///default", "flag")
+    bad = cli(["config"], env={"LIBVIRT_DEFAULT_URI": "not a uri"})
+    assert bad.exit_code == 2
+    assert "LIBVIRT_DEFAULT_URI" in bad.stderr
+
+
+def test_completion_scripts_for_bash_zsh_fish(cli: Invoke) -> None:
+    for shell, marker in (
+        ("bash", "complete -o default -F _pr_test_vm_completion pr-test-vm"),
+        ("zsh", "compdef _pr_test_vm_completion pr-test-vm"),
+        ("fish", "complete --command pr-test-vm"),
+    ):
+        # What the Nix package runs to install the files; --show-completion detects the shell.
+        result = cli([], env={"_PR_TEST_VM_COMPLETE": f"source_{shell}"})
+        assert result.exit_code == 0, result.output
+        assert marker in result.stdout
+        assert "_PR_TEST_VM_COMPLETE" in result.stdout
+
+
+def test_verbs_complete_through_typers_protocol(cli: Invoke) -> None:
+    result = cli(
+        [],
+        env={"_PR_TEST_VM_COMPLETE": "complete_bash", "COMP_WORDS": "pr-test-vm ssh-c",
+             "COMP_CWORD": "1"},
+    )  # fmt: skip
+    assert result.exit_code == 0
+    assert result.stdout.split() == ["ssh-config"]
