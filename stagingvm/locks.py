@@ -47,7 +47,7 @@ def file_lock(
     except OSError as exc:
         raise ConfigError(
             f"cannot open the lock file {path}: {exc.strerror}",
-            hint="run as root, or set data_dir to a directory you can write",
+            hint=unwritable_dir_hint(path.parent),
         ) from exc
     try:
         deadline = clock() + timeout
@@ -94,3 +94,13 @@ def vm_lock(
         timeout=timeout,
         while_waiting=while_waiting,
     )
+
+
+def unwritable_dir_hint(directory: Path) -> str:
+    """What to do about a directory under data_dir that could not be made or written."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory: set data_dir (--data-dir) to a directory"
+    return "run as root, or set data_dir to a directory you can write"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stagingvm.errors import ConfigError, ConflictError, HostKeyError, InvalidInputError
+from stagingvm.locks import unwritable_dir_hint
 from stagingvm.virt import bases, network, storage
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt.bases import BaseImage
@@ -86,7 +87,7 @@ def _make_vm_dir(vm_dir: Path) -> None:
     except OSError as exc:
         raise ConfigError(
             f"cannot create the VM directory {vm_dir}: {exc.strerror}",
-            hint="run as root, or set data_dir to a directory you can write",
+            hint=unwritable_dir_hint(vm_dir),
         ) from exc
 
 

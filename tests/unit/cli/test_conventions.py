@@ -113,3 +113,30 @@ def test_verbs_complete_through_typers_protocol(cli: Invoke) -> None:
     )  # fmt: skip
     assert result.exit_code == 0
     assert result.stdout.split() == ["ssh-config"]
+
+
+def test_missing_test_driver_file_says_so_without_libxml2_noise(
+    cli: Invoke, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nope.xml"
+    result = cli(["--uri", f"test://{missing}", "list"])
+    assert result.exit_code == 4
+    assert result.stderr.splitlines() == [
+        f"error: cannot connect to libvirt at test://{missing}: the test driver file "
+        f"{missing} does not exist",
+        "hint: name an existing libvirt test driver XML file, or use test:///default",
+    ]  # no "I/O warning" line, no "start libvirtd"
+
+
+def test_data_dir_that_is_a_file_is_named(cli: Invoke, tmp_path: Path) -> None:
+    a_file = tmp_path / "data"
+    a_file.write_text("")
+    result = cli(
+        ["--uri", "test:///default", "--data-dir", str(a_file), "start", "x", "--base", "y",
+         "--no-wait"],
+        env={"STAGINGVM_ACCEL": "tcg", "STAGINGVM_STORAGE_POOL": str(tmp_path / "pool")},
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert f"hint: {a_file} is a file, not a directory" in result.stderr
+    assert "run as root" not in result.stderr
+    assert a_file.read_text() == ""
