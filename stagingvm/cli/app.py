@@ -56,6 +56,7 @@ COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_test",
     "stagingvm.cli.cmd_lab",
     "stagingvm.cli.cmd_image",
+    "stagingvm.cli.cmd_help",
 ]
 
 HELP_OPTION_NAMES = ["-h", "--help"]

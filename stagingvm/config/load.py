@@ -196,7 +196,7 @@ def _read_file(path: Path, kind: str, *, required: bool) -> _Layer | None:
         # The message carries "(at line N, column M)".
         raise ConfigError(
             f"{path}: not valid TOML: {exc}",
-            hint="see docs/configuration.md for the format",
+            hint="see `pr-test-vm help configuration` for the format",
         ) from exc
 
     layer = _Layer()
@@ -236,7 +236,11 @@ def _unknown_or_wrong(path: Path, text: str, dotted: str, problem: str | None) -
         raise ConfigError(f"{where}: {problem}")
     candidates = [spec.key for spec in KEYS] + sorted(keys.SECTIONS)
     close = difflib.get_close_matches(dotted, candidates, n=1, cutoff=0.6)
-    hint = f"did you mean '{close[0]}'?" if close else "see docs/configuration.md for every key"
+    hint = (
+        f"did you mean '{close[0]}'?"
+        if close
+        else "see `pr-test-vm help configuration` for every key"
+    )
     raise ConfigError(f"{where}: unknown key '{dotted}'", hint=hint)
 
 

@@ -140,3 +140,35 @@ def test_data_dir_that_is_a_file_is_named(cli: Invoke, tmp_path: Path) -> None:
     assert f"hint: {a_file} is a file, not a directory" in result.stderr
     assert "run as root" not in result.stderr
     assert a_file.read_text() == ""
+
+
+def test_help_topics_print_the_shipped_pages(cli: Invoke) -> None:
+    import tomllib
+
+    root = Path(__file__).resolve().parents[3]
+    listed = cli(["help"])
+    assert listed.exit_code == 0
+    assert {"configuration", "ssh", "cli"} <= set(listed.stdout.split())
+    page = cli(["help", "ssh"])
+    assert page.exit_code == 0
+    assert page.stdout == (root / "docs" / "ssh.md").read_text(encoding="utf-8")
+    missing = cli(["help", "nosuch"])
+    assert missing.exit_code == 3
+    assert "hint: topics: " in missing.stderr
+    # The wheel carries the pages where `help` looks for them when installed.
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert project["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]["docs"] == (
+        "stagingvm/_docs"
+    )
+
+
+def test_config_hints_name_a_help_topic_not_a_repository_path(cli: Invoke, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("memroy = 4096\n")
+    result = cli(["--config", str(config), "config"])
+    assert result.exit_code == 2
+    broken = tmp_path / "b.toml"
+    broken.write_text("[[[\n")
+    result = cli(["--config", str(broken), "config"])
+    assert result.exit_code == 2
+    assert "hint: see `pr-test-vm help configuration` for the format" in result.stderr
