@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -179,6 +180,14 @@ def main() -> int:
         open_only = [sys.executable, "-c", f"import libvirt; libvirt.open('test://{xml_path}')"]
         opened = report("  of which: open test driver (XML)", run_times(open_only, args.runs, env))
         print(f"{'':34} list --json without it: ~{list_median - opened:.3f} s wall")
+        # virsh on the same world, in the same run: what a virsh user compares `list` with.
+        virsh = shutil.which("virsh")
+        if virsh is not None:
+            ours = run_times([*argv, "list"], args.runs, env)
+            theirs = run_times([virsh, "-c", f"test://{xml_path}", "list", "--all"], args.runs, env)
+            report("virsh list --all (120 domains)", theirs)
+            ratio = statistics.median(ours.cpu) / max(statistics.median(theirs.cpu), 1e-6)
+            print(f"{'':34} pr-test-vm list CPU = {ratio:.1f}x virsh list CPU")
 
     ok = help_median < HELP_TARGET and list_median < LIST_TARGET and not loaded
     return 0 if ok else 1

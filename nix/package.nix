@@ -6,6 +6,7 @@
   python3Packages,
   qemu-utils,
   openssh,
+  installShellFiles,
   src ? lib.cleanSource ../.,
 }:
 let
@@ -18,6 +19,14 @@ python3Packages.buildPythonApplication {
 
   pyproject = true; # a PEP 517 build (older nixpkgs: format = "pyproject")
   build-system = [ python3Packages.hatchling ];
+  nativeBuildInputs = [ installShellFiles ];
+  # Shell completion (Typer's, docs/cli.md): bash, zsh and fish files from the CLI itself.
+  postInstall = ''
+    installShellCompletion --cmd pr-test-vm \
+      --bash <(_PR_TEST_VM_COMPLETE=source_bash $out/bin/pr-test-vm) \
+      --zsh <(_PR_TEST_VM_COMPLETE=source_zsh $out/bin/pr-test-vm) \
+      --fish <(_PR_TEST_VM_COMPLETE=source_fish $out/bin/pr-test-vm)
+  '';
 
   propagatedBuildInputs = with python3Packages; [
     libvirt

@@ -88,9 +88,23 @@ def render() -> str:
         f"# `{PROG}` command reference\n",
         f"<!-- Generated from --help; do not edit. Regenerate: `{REGENERATE}` -->\n",
         "Every command accepts the global options shown under "
-        f"[`{PROG}`](#{PROG}); put them before the command name, e.g. "
-        f"`{PROG} --uri test:///default list`. Settings and their sources are described in "
+        f"[`{PROG}`](#{PROG}), before or after the command name: "
+        f"`{PROG} --uri test:///default list` or `{PROG} list --uri test:///default` "
+        f"(nothing after `ssh NAME` or `--` is taken). `LIBVIRT_DEFAULT_URI` is honoured, "
+        "below `STAGINGVM_URI`. Settings and their sources are described in "
         "[configuration.md](configuration.md).\n",
+        "## Terminals and shells\n",
+        "On a terminal, tables fit its width without cutting a cell: `list` drops BASE, AGE, "
+        "MEMORY and VCPUS (in that order) before it would cut NAME, STATE or IP, and prints "
+        "plain columns when even those do not fit. Piped, output is plain columns. "
+        "`NO_COLOR=1` (or `TERM=dumb`) prints no escape sequence at all: no colour, no bold, "
+        "no spinner (phases are plain lines). Usage mistakes print `error:` and `hint:` lines "
+        "and exit 2.\n",
+        "Shell completion (Typer's) completes verbs, options, VM names and base names; names "
+        "come from the data dir, without connecting to libvirt. "
+        f"`{PROG} --install-completion` installs it for the running shell; "
+        f"`_PR_TEST_VM_COMPLETE=source_bash {PROG}` (or `source_zsh`, `source_fish`) prints "
+        "the script for one shell. The Nix package installs all three.\n",
         "## Commands\n",
         "\n".join(
             f"{'  ' * (len(path) - 1)}- [`{' '.join(path)}`](#{anchor(path)})" for path in paths

@@ -421,7 +421,8 @@ def raise_for_verdict(report: CheckReport) -> None:
         raise RestrictionViolatedError(
             f"restriction violated: {', '.join(names[:8])}{' ...' if len(names) > 8 else ''} "
             f"({passed} passed, {failed} failed)",
-            hint="see the evidence column; docs/restrictions.md explains each probe and its fix",
+            hint="see the evidence column; `pr-test-vm help restrictions` explains each probe "
+            "and its fix",
         )
     if report.verdict == "inconclusive":
         first = report.inconclusive[0]

@@ -27,7 +27,7 @@ import typer
 from typer.core import TyperGroup
 
 from stagingvm import __version__
-from stagingvm.cli import fastparams, signals
+from stagingvm.cli import fastparams, globalopts, signals
 from stagingvm.cli.output import Output
 from stagingvm.cli.state import CliState
 from stagingvm.errors import (
@@ -39,11 +39,16 @@ from stagingvm.errors import (
 )
 
 PROG = "pr-test-vm"
+# Click's UsageError, whether Typer vendors Click (>= 0.26) or uses the real one.
+UsageError: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
 
 COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_build",
     "stagingvm.cli.cmd_lifecycle",
     "stagingvm.cli.cmd_access",
+    "stagingvm.cli.cmd_sshconfig",
     "stagingvm.cli.cmd_info",
     "stagingvm.cli.cmd_config",
     "stagingvm.cli.cmd_check",
@@ -52,6 +57,7 @@ COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_lab",
     "stagingvm.cli.cmd_image",
     "stagingvm.cli.cmd_gc",
+    "stagingvm.cli.cmd_help",
 ]
 
 HELP_OPTION_NAMES = ["-h", "--help"]
@@ -85,15 +91,42 @@ def report_error(out: Output, exc: StagingVMError) -> None:
         out.hint(exc.hint)
 
 
+def _usage_error(exc: Exception) -> Exception:
+    """*exc*, shown in the documented form: ``error:`` line, ``hint:`` line, exit 2."""
+    ctx: Any = getattr(exc, "ctx", None)
+    command_path = ctx.command_path if ctx is not None else PROG
+
+    def show(file: Any = None) -> None:
+        out = Output()
+        out.error(getattr(exc, "format_message", exc.__str__)())
+        out.hint(f"see `{command_path} --help`")
+
+    exc.show = show  # type: ignore[attr-defined]
+    return exc
+
+
 class _StagingVMGroup(TyperGroup):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
         # No Pydantic import just to read a string option (see fastparams).
         fastparams.install(self, HELP_OPTION_NAMES)
+        self._completion_params_fast = False
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not self._completion_params_fast:
+            # Typer appends --install/--show-completion after __init__: plain converters too.
+            fastparams.install(self, HELP_OPTION_NAMES)
+            self._completion_params_fast = True
+        try:
+            return super().parse_args(ctx, globalopts.hoist(self, ctx, args))
+        except UsageError as exc:
+            raise _usage_error(exc) from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except UsageError as exc:
+            raise _usage_error(exc) from None
         except StagingVMError as exc:
             state = _state_of(ctx)
             out = state.out if state else Output()
@@ -207,7 +240,8 @@ def _root(
     """Boot a PR's NixOS configuration in a throwaway libvirt VM and check it.
 
     Settings come from /etc/stagingvm/config.toml, then ~/.config/stagingvm/config.toml,
-    then STAGINGVM_* variables, then these options. The config command shows the result.
+    then LIBVIRT_DEFAULT_URI and STAGINGVM_* variables, then these options (before or
+    after the verb). The config command shows the result.
 
     Example:
 
@@ -238,7 +272,7 @@ def get_app() -> typer.Typer:
     app = typer.Typer(
         name=PROG,
         cls=_StagingVMGroup,
-        add_completion=False,
+        add_completion=True,
         no_args_is_help=True,
         rich_markup_mode=None,  # plain Click help: fast, and deterministic for docs/cli.md
         pretty_exceptions_enable=False,

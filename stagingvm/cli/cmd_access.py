@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from stagingvm.cli import complete
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
 from stagingvm.names import validate_name
@@ -36,7 +37,13 @@ def split_target(target: str) -> tuple[str | None, str]:
 def ssh(
     ctx: typer.Context,
     target: Annotated[
-        str, typer.Argument(metavar="[USER@]NAME", help="VM to log in to.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="[USER@]NAME",
+            help="VM to log in to.",
+            show_default=False,
+            autocompletion=complete.vm_names,
+        ),
     ],
     command: Annotated[
         list[str] | None,
@@ -84,7 +91,12 @@ def remote_argv(command: list[str] | None) -> list[str] | None:
 
 def console(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="VM whose console to attach.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME", help="VM whose console to attach.", autocompletion=complete.vm_names
+        ),
+    ],
     log: Annotated[
         bool, typer.Option("--log", help="Print the captured console log instead of attaching.")
     ] = False,

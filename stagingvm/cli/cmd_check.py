@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from stagingvm.cli import complete
 from stagingvm.cli.state import cli_state
 from stagingvm.names import validate_name
 
@@ -31,7 +32,12 @@ _STYLE = {
 
 def check(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Running VM to check.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME", help="Running VM to check.", autocompletion=complete.vm_names
+        ),
+    ],
     policy: Annotated[
         str, typer.Option("--policy", metavar="FILE", help="Policy file, or builtin:NAME.")
     ] = "builtin:ai-worker",
@@ -65,7 +71,9 @@ def check(
     then every promise and escape probe runs as the policy's user over SSH with its own key,
     and each is judged by what the oracles saw, never by exit codes alone.
     Exit 0: everything held; 10: a restriction was violated; 11: could not check;
-    130: interrupted (the reports still get what was found until then).
+    130: interrupted (the reports still get what was found until then); before any
+    check runs: 2 bad input (name, policy, family), 3 no such VM, 4 libvirt unreachable,
+    8 host key changed.
 
     Example:
 

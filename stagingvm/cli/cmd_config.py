@@ -19,7 +19,8 @@ def config(
     """Show the effective settings and the source of each value.
 
     Sources, lowest first: default, /etc/stagingvm/config.toml, the user's
-    ~/.config/stagingvm/config.toml (or --config FILE), STAGINGVM_* variables, flags.
+    ~/.config/stagingvm/config.toml (or --config FILE), LIBVIRT_DEFAULT_URI (for uri),
+    STAGINGVM_* variables, flags.
 
     Example:
 

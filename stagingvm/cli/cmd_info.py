@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from stagingvm.cli import render
+from stagingvm.cli import complete, render
 from stagingvm.cli.state import cli_state
 from stagingvm.names import validate_name
 
@@ -42,7 +42,10 @@ def list_vms(
 
 def status(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="Name of the VM.")],
+    name: Annotated[
+        str,
+        typer.Argument(metavar="NAME", help="Name of the VM.", autocompletion=complete.vm_names),
+    ],
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the status as JSON on stdout.")
     ] = False,

@@ -11,12 +11,20 @@ from typing import Annotated
 
 import typer
 
-from stagingvm.cli import render
+from stagingvm.cli import complete, render
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
 from stagingvm.names import validate_name, validate_user
 
-NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Name of the VM.", show_default=False)]
+NameArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="NAME",
+        help="Name of the VM.",
+        show_default=False,
+        autocompletion=complete.vm_names,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the VM's status as JSON on stdout.")]
 WaitOpt = Annotated[
     bool,
@@ -49,7 +57,12 @@ def start(
     name: NameArg,
     base: Annotated[
         str | None,
-        typer.Option("--base", metavar="BASE", help="Base image to start from [default: NAME]."),
+        typer.Option(
+            "--base",
+            metavar="BASE",
+            help="Base image to start from [default: NAME].",
+            autocompletion=complete.base_names,
+        ),
     ] = None,
     image: Annotated[
         Path | None,

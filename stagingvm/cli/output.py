@@ -12,6 +12,7 @@ never with ``NO_COLOR`` set (https://no-color.org).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import sys
@@ -46,6 +47,7 @@ class Output:
         self.quiet = quiet
         self.verbose = verbose
         self._err = err
+        self._given_err = err is not None  # a console the caller set up: used as it is
 
     # -- stderr: messages for people --------------------------------------------------------
     @property
@@ -59,6 +61,7 @@ class Output:
                 stderr=True,
                 highlight=False,
                 no_color=not colour,
+                color_system="auto" if colour else None,  # None: no bold, no escapes at all
                 force_terminal=colour or None,
                 soft_wrap=True,  # never break a message in the middle: people grep logs
             )
@@ -106,14 +109,27 @@ class Output:
         self.data(json.dumps(document, indent=2, sort_keys=True, default=str))
 
     def table(
-        self, columns: Sequence[str], rows: Sequence[Sequence[str]], *, right: Sequence[str] = ()
+        self,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        *,
+        right: Sequence[str] = (),
+        droppable: Sequence[str] = (),
     ) -> None:
         """A table on stdout: Rich on a terminal; plain aligned columns when piped.
 
         Piped output has no box characters and no trailing blanks, so `grep`, `awk` and
-        `column` work on it, and Rich is not imported at all.
+        `column` work on it, and Rich is not imported at all. No cell is ever cut: on a
+        narrow terminal the *droppable* columns go first, in that order; if the rest still
+        does not fit, the plain layout is printed (long lines wrap, nothing is lost).
         """
         if _is_tty(sys.stdout):
+            keep = fit_columns(columns, rows, terminal_width(), droppable)
+            if keep is None:
+                self._plain_table(columns, rows, right)
+                return
+            columns = [columns[i] for i in keep]
+            rows = [[row[i] for i in keep] for row in rows]
             from rich import box
             from rich.table import Table
 
@@ -126,6 +142,11 @@ class Output:
                 table.add_row(*row)
             self.stdout_console().print(table)
             return
+        self._plain_table(columns, rows, right)
+
+    def _plain_table(
+        self, columns: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[str]
+    ) -> None:
         widths = [max(len(str(cell)) for cell in col) for col in zip(columns, *rows, strict=True)]
         lines = []
         for row in [list(columns), *rows]:
@@ -144,6 +165,7 @@ class Output:
         return Console(
             highlight=False,
             no_color=not colour,
+            color_system="auto" if colour else None,
             force_terminal=colour or None,
             # Piped: a fixed, wide layout so columns are not squeezed or wrapped.
             width=None if _is_tty(sys.stdout) else 200,
@@ -152,9 +174,46 @@ class Output:
     def progress(self) -> CliProgress:
         # Not self.err.is_terminal: that would import Rich for every `list --json`.
         terminal = self._err.is_terminal if self._err is not None else _is_tty(sys.stderr)
+        # A spinner redraws the line with cursor escapes: not under NO_COLOR/TERM=dumb, where
+        # phases are plain lines instead (as with --verbose off a terminal).
+        animated = terminal and (self._given_err or colour_wanted(sys.stderr))
         return CliProgress(
-            self, enabled=not self.quiet and terminal, log=self.verbose and not self.quiet
+            self,
+            enabled=not self.quiet and animated,
+            log=(self.verbose or terminal) and not self.quiet,
         )
+
+
+TABLE_GAP = 3  # what Rich's SIMPLE_HEAD box puts between two columns (pad, rule, pad)
+
+
+def terminal_width() -> int:
+    """Columns of the terminal on stdout (``COLUMNS`` wins, as Rich reads it); 80 if unknown."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.stdout.fileno()).columns
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return 80
+
+
+def fit_columns(
+    columns: Sequence[str], rows: Sequence[Sequence[str]], width: int, droppable: Sequence[str]
+) -> list[int] | None:
+    """Indices of the columns to draw so that no cell is cut at *width*, dropping the
+    *droppable* columns in that order; None when even the rest does not fit."""
+    widths = [max(len(str(c)) for c in col) for col in zip(columns, *rows, strict=True)]
+    keep = list(range(len(columns)))
+    to_drop = [columns.index(name) for name in droppable if name in columns]
+    while True:
+        needed = sum(widths[i] for i in keep) + TABLE_GAP * (len(keep) - 1)
+        if needed <= width:
+            return keep
+        if not to_drop:
+            return None
+        keep.remove(to_drop.pop(0))
 
 
 class CliProgress:

@@ -103,7 +103,13 @@ def list_rows(docs: Sequence[Mapping[str, Any]], now: dt.datetime | None = None)
 
 
 def print_list(out: Output, docs: Sequence[Mapping[str, Any]]) -> None:
-    out.table(LIST_COLUMNS, list_rows(docs), right=("VCPUS",))
+    # Name, state and address are what `list` is run for: the others go first at 80 columns.
+    out.table(
+        LIST_COLUMNS,
+        list_rows(docs),
+        right=("VCPUS",),
+        droppable=("BASE", "AGE", "MEMORY", "VCPUS"),
+    )
 
 
 # Known fields of VMInfo.to_json(): label shown and how the value reads for people.

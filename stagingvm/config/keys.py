@@ -162,11 +162,15 @@ def convert(spec: KeySpec, raw: Any, *, where: str, origin: str, cwd: Path | Non
     try:
         value = _parse(spec, raw, origin=origin, cwd=cwd)
     except ValueError as exc:
-        raise ConfigError(f"{where}: {spec.key}: {exc}", hint="see docs/configuration.md") from None
+        raise ConfigError(
+            f"{where}: {spec.key}: {exc}", hint="see `pr-test-vm help configuration`"
+        ) from None
     if spec.check is not None and value is not None and not isinstance(value, Path):
         problem = spec.check(value)
         if problem is not None:
-            raise ConfigError(f"{where}: {spec.key}: {problem}", hint="see docs/configuration.md")
+            raise ConfigError(
+                f"{where}: {spec.key}: {problem}", hint="see `pr-test-vm help configuration`"
+            )
     return value
 
 

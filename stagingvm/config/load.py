@@ -3,6 +3,7 @@
 Sources, lowest to highest priority::
 
     defaults < /etc/stagingvm/config.toml < $XDG_CONFIG_HOME/stagingvm/config.toml
+             < LIBVIRT_DEFAULT_URI (uri only, as virsh reads it)
              < STAGINGVM_* environment < command-line flags
 
 ``--config FILE`` (or ``STAGINGVM_CONFIG``) names a file explicitly; it takes the place of the
@@ -35,6 +36,7 @@ from stagingvm.settings import NetworkSettings, Settings, SSHSettings, Timeouts
 
 SYSTEM_CONFIG_FILE = Path("/etc/stagingvm/config.toml")
 CONFIG_ENV_VAR = "STAGINGVM_CONFIG"
+LIBVIRT_URI_ENV_VAR = "LIBVIRT_DEFAULT_URI"
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,7 @@ def _read_file(path: Path, kind: str, *, required: bool) -> _Layer | None:
         # The message carries "(at line N, column M)".
         raise ConfigError(
             f"{path}: not valid TOML: {exc}",
-            hint="see docs/configuration.md for the format",
+            hint="see `pr-test-vm help configuration` for the format",
         ) from exc
 
     layer = _Layer()
@@ -234,7 +236,11 @@ def _unknown_or_wrong(path: Path, text: str, dotted: str, problem: str | None) -
         raise ConfigError(f"{where}: {problem}")
     candidates = [spec.key for spec in KEYS] + sorted(keys.SECTIONS)
     close = difflib.get_close_matches(dotted, candidates, n=1, cutoff=0.6)
-    hint = f"did you mean '{close[0]}'?" if close else "see docs/configuration.md for every key"
+    hint = (
+        f"did you mean '{close[0]}'?"
+        if close
+        else "see `pr-test-vm help configuration` for every key"
+    )
     raise ConfigError(f"{where}: unknown key '{dotted}'", hint=hint)
 
 
@@ -272,6 +278,15 @@ def _env_layer(env: Mapping[str, str], cwd: Path) -> tuple[_Layer, list[str]]:
     layer = _Layer()
     known = {env_var_for(spec.key): spec for spec in KEYS}
     warnings: list[str] = []
+    if env.get(LIBVIRT_URI_ENV_VAR):  # virsh's variable; STAGINGVM_URI below wins over it
+        layer.values["uri"] = keys.convert(
+            keys.SPECS_BY_KEY["uri"],
+            env[LIBVIRT_URI_ENV_VAR],
+            where=LIBVIRT_URI_ENV_VAR,
+            origin="env",
+            cwd=cwd,
+        )
+        layer.sources["uri"] = Source("environment", LIBVIRT_URI_ENV_VAR)
     for name in sorted(env):
         if not name.startswith("STAGINGVM_") or name == CONFIG_ENV_VAR:
             continue

@@ -31,7 +31,7 @@ class PolicyError(ConfigError):
     def __init__(self, message: str, *, file: str, line: int | None, key: str | None) -> None:
         where = file if line is None else f"{file}:{line}"
         text = f"{where}: {key}: {message}" if key else f"{where}: {message}"
-        super().__init__(text, hint="see docs/restrictions.md, section 'Policy files'")
+        super().__init__(text, hint="see `pr-test-vm help restrictions`, section 'Policy files'")
         self.file = file
         self.line = line
         self.key = key

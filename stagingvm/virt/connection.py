@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from stagingvm.errors import LibvirtUnavailableError, StagingVMError
@@ -61,12 +62,25 @@ def connect(uri: str) -> libvirt.virConnect:
             except libvirt.libvirtError:
                 pass
             _connections.pop(uri, None)
+        _check_test_driver_file(uri)
         try:
             conn = libvirt.open(uri)
         except libvirt.libvirtError as exc:
             raise unavailable(uri, exc) from exc
         _connections[uri] = conn
         return conn
+
+
+def _check_test_driver_file(uri: str) -> None:
+    """``test:///FILE.xml`` naming no file: say so, before libxml2 prints its own warning."""
+    if not uri.startswith("test:///") or uri == "test:///default":
+        return
+    path = Path(uri.removeprefix("test://").split("?", 1)[0])
+    if not path.is_file():
+        raise LibvirtUnavailableError(
+            f"cannot connect to libvirt at {uri}: the test driver file {path} does not exist",
+            hint="name an existing libvirt test driver XML file, or use test:///default",
+        )
 
 
 def unavailable(uri: str, exc: Exception) -> LibvirtUnavailableError:

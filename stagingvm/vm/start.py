@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from stagingvm import datadir
 from stagingvm.errors import ConfigError, ConflictError, HostKeyError, InvalidInputError
+from stagingvm.locks import unwritable_dir_hint
 from stagingvm.virt import bases, network, storage
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt.bases import BaseImage
@@ -90,7 +91,10 @@ def _make_vm_dir(data_dir: Path, vm_dir: Path) -> None:
         datadir.ensure_dir(data_dir, vm_dir)
         os.close(datadir.open_file(data_dir, vm_dir / STARTING_MARKER, os.O_WRONLY | os.O_CREAT))
     except ConfigError as exc:
-        raise ConfigError(f"cannot create the VM directory {vm_dir}: {exc}", hint=exc.hint) from exc
+        raise ConfigError(
+            f"cannot create the VM directory {vm_dir}: {exc}",
+            hint=exc.hint or unwritable_dir_hint(vm_dir),
+        ) from exc
 
 
 def is_owned_and_stopped(host: VMHost, name: str) -> bool:

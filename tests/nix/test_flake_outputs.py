@@ -67,7 +67,8 @@ def test_package_is_built_from_the_pyproject(repo: Path) -> None:
         repo,
         "packages.x86_64-linux.stagingvm",
         "p: { inherit (p) pname version pyproject build-system propagatedBuildInputs "
-        "enabledTestPaths pythonImportsCheck makeWrapperArgs; main = p.meta.mainProgram; "
+        "enabledTestPaths pythonImportsCheck makeWrapperArgs nativeBuildInputs postInstall; "
+        "main = p.meta.mainProgram; "
         "oldFlags = p ? pytestFlagsArray; }",
     )
     assert isinstance(pkg, dict)
@@ -78,6 +79,13 @@ def test_package_is_built_from_the_pyproject(repo: Path) -> None:
     # The check runs the unit tests, selected the way pytestCheckHook takes them today
     # (pytestFlagsArray throws in nixpkgs since PR #513772).
     assert pkg["enabledTestPaths"] == ["tests/unit"]
+    # Shell completion files for the three shells, made by the CLI itself (Typer's protocol).
+    assert pkg["nativeBuildInputs"] == ["install-shell-files"]
+    for shell in ("bash", "zsh", "fish"):
+        assert (
+            f"--{shell} <(_PR_TEST_VM_COMPLETE=source_{shell} $out/bin/pr-test-vm)"
+            in (pkg["postInstall"])
+        )
     assert pkg["oldFlags"] is False
     assert pkg["main"] == "pr-test-vm"
     assert "qemu-utils/bin" in pkg["makeWrapperArgs"][-1]

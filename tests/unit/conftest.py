@@ -40,6 +40,7 @@ def cli(tmp_path: Path) -> Invoke:
     ) -> Result:
         clean: dict[str, str | None] = {k: None for k in os.environ if k.startswith("STAGINGVM_")}
         clean.update({"HOME": str(home), "XDG_CONFIG_HOME": None, "NO_COLOR": "1"})
+        clean["LIBVIRT_DEFAULT_URI"] = None  # the host's own must not leak into a test
         clean.update(env or {})
         return runner.invoke(
             get_app(),
