@@ -43,6 +43,7 @@ PROG = "pr-test-vm"
 COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_build",
     "stagingvm.cli.cmd_lifecycle",
+    "stagingvm.cli.cmd_snapshot",
     "stagingvm.cli.cmd_access",
     "stagingvm.cli.cmd_info",
     "stagingvm.cli.cmd_config",
