@@ -47,6 +47,7 @@ UsageError: type[Exception] = next(
 COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_build",
     "stagingvm.cli.cmd_lifecycle",
+    "stagingvm.cli.cmd_snapshot",
     "stagingvm.cli.cmd_access",
     "stagingvm.cli.cmd_sshconfig",
     "stagingvm.cli.cmd_info",

@@ -57,6 +57,14 @@ def check(
             help="Run only this probe family (repeatable); promises and controls always run.",
         ),
     ] = None,
+    reset: Annotated[
+        bool,
+        typer.Option(
+            "--reset",
+            help="Revert the VM to its snapshot `ready` first (see `pr-test-vm snapshot`); "
+            "the run's fresh nonces are planted after the revert.",
+        ),
+    ] = False,
     keep_oracles: Annotated[
         bool,
         typer.Option(
@@ -80,6 +88,7 @@ def check(
     \b
       pr-test-vm check lab-b --policy builtin:ai-worker --junit report.xml
       pr-test-vm check lab-b --family sudo-wildcards --family secrets --keep-oracles
+      pr-test-vm check lab-b --reset      # back to snapshot `ready`, then check
     """
     validate_name(name)
     from stagingvm.checks import access
@@ -97,6 +106,10 @@ def check(
         state.out.warn(f"no key of {loaded.user.name}'s own at {own_key}: using stagingvm's key")
     from stagingvm.checks.model import CheckReport
 
+    if reset:
+        from stagingvm.vm import snapshots
+
+        snapshots.revert(manager, name, snapshots.READY)
     # Filled in place: on Ctrl-C the reports still get what was found so far.
     report = CheckReport(vm=name, policy=loaded.source, user=loaded.user.name)
     try:

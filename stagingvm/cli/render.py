@@ -84,7 +84,7 @@ def started_message(doc: Mapping[str, Any], *, waited: bool) -> str:
     return f"{name} is {_get(doc, 'state')}"
 
 
-LIST_COLUMNS = ("NAME", "STATE", "IP", "VCPUS", "MEMORY", "AGE", "BASE")
+LIST_COLUMNS = ("NAME", "STATE", "IP", "VCPUS", "MEMORY", "AGE", "BASE", "SNAPSHOTS")
 
 
 def list_rows(docs: Sequence[Mapping[str, Any]], now: dt.datetime | None = None) -> list[list[str]]:
@@ -97,6 +97,7 @@ def list_rows(docs: Sequence[Mapping[str, Any]], now: dt.datetime | None = None)
             _memory(d),
             age(d.get("created_at"), now),
             str(_get(d, "base", "base_image")),
+            ",".join(d.get("snapshots") or ()) or DASH,
         ]
         for d in docs
     ]
@@ -130,6 +131,7 @@ _STATUS_FIELDS: list[tuple[str, str, Any]] = [
     ("pr_ref", "PR ref", str),
     ("label", "label", str),
     ("console_log", "console log", str),
+    ("snapshots", "snapshots", lambda v: ", ".join(v) or DASH),
 ]
 
 

@@ -17,7 +17,7 @@ STAGINGVM_NS = "https://stagingvm.dev/xmlns/1"
 """XML namespace of stagingvm's domain metadata (``<metadata><stagingvm:vm>``)."""
 STAGINGVM_PREFIX = "stagingvm"
 
-TEMPLATES = ("network", "pool", "volume", "domain", "accel-probe")
+TEMPLATES = ("network", "pool", "volume", "domain", "accel-probe", "snapshot")
 
 
 def parse(text: str) -> ET.Element:

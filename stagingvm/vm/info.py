@@ -15,6 +15,7 @@ from stagingvm.settings import Settings
 from stagingvm.ssh.target import SSHTarget
 from stagingvm.virt import address as vaddress
 from stagingvm.virt import domain as vdomain
+from stagingvm.virt import xmlrender
 from stagingvm.virt.connection import error_code
 from stagingvm.vm.host import VMHost
 from stagingvm.vm.models import VMInfo
@@ -52,7 +53,24 @@ def info(
         disk_path=found.disk_path,
         disk_allocation=_allocation(conn, found.disk_path),
         console_log=found.console_log,
+        snapshots=_snapshot_names(dom),
     )
+
+
+def _snapshot_names(dom: libvirt.virDomain) -> tuple[str, ...]:
+    import libvirt
+
+    try:
+        snaps = dom.listAllSnapshots(0)
+    except libvirt.libvirtError:
+        return ()  # a driver without snapshots, or the domain vanished meanwhile
+    return tuple(str(s.getName()) for s in sorted(snaps, key=_created))
+
+
+def _created(snap: libvirt.virDomainSnapshot) -> tuple[int, str]:
+    """Oldest first; snapshots of the same second by name."""
+    text = xmlrender.parse(str(snap.getXMLDesc(0))).findtext("creationTime", "") or "0"
+    return int(text) if text.isdigit() else 0, str(snap.getName())
 
 
 def _allocation(conn: libvirt.virConnect, path: str | None) -> int | None:

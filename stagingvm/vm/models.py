@@ -28,6 +28,8 @@ class VMInfo:
     disk_path: str | None
     disk_allocation: int | None
     console_log: str | None
+    snapshots: tuple[str, ...] = ()
+    """Names of its snapshots (``pr-test-vm snapshot``), oldest first."""
 
     @property
     def running(self) -> bool:
@@ -60,4 +62,5 @@ class VMInfo:
             "label": self.label,
             "disk": {"path": self.disk_path, "allocation_bytes": self.disk_allocation},
             "console_log": self.console_log,
+            "snapshots": list(self.snapshots),
         }

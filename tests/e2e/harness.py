@@ -22,6 +22,7 @@ import libvirt
 
 from stagingvm.images import Recipe
 from stagingvm.settings import NetworkSettings, Settings, Timeouts
+from stagingvm.virt import domain as vdomain
 from stagingvm.virt import network as vnetwork
 from stagingvm.virt import storage
 from stagingvm.virt.subnets import host_routes, network_subnets
@@ -181,7 +182,7 @@ def clean_up(run: Run, conn: libvirt.virConnect) -> list[str]:
         if name.startswith(run.prefix) or name in run.made_vms:
             if dom.isActive():
                 attempt(f"power off {name}", dom.destroy)
-            attempt(f"undefine {name}", dom.undefine)
+            attempt(f"undefine {name}", lambda d=dom: vdomain.undefine(d))  # with its snapshots
     net = vnetwork.lookup(conn, run.settings.network.name)
     if net is not None:
         if net.isActive():

@@ -10,6 +10,10 @@ appear within a few seconds, or libvirt refuses the domain, stagingvm falls back
 emulation (domain type ``qemu``) and says why. The verdict is cached per host boot (keyed by
 ``/proc/sys/kernel/random/boot_id`` and the libvirt URI) under ``<data_dir>/accel/``.
 
+A "no" the host gives at once (``refusal.py``: no 'kvm' in libvirt's capabilities, no
+/dev/kvm, or QEMU's user cannot open it) is the verdict without booting anything: libvirt can
+take a minute to refuse a ``kvm`` domain on a loaded host. Only a "may" is proven by the guest.
+
 ``accel = kvm`` that does not work raises :class:`AcceleratorUnavailableError` (exit 12) at once
 instead of hanging; ``accel = tcg`` skips the probe.
 """
@@ -21,6 +25,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +34,7 @@ from stagingvm.errors import AcceleratorUnavailableError, InvalidInputError
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.settings import Settings
 from stagingvm.virt.accel.accelprobe import MARKER, PAYLOAD, STAGES
+from stagingvm.virt.accel.refusal import quick_refusal
 from stagingvm.virt.xmlrender import load_template, set_attrs, set_text, to_xml
 
 if TYPE_CHECKING:
@@ -217,8 +223,13 @@ def resolve_accel(
     *,
     progress: Progress = NULL_PROGRESS,
     probe_timeout: float = PROBE_TIMEOUT,
+    refusal: Callable[[libvirt.virConnect], str | None] = quick_refusal,
 ) -> AccelDecision:
     """Decide the domain type for *settings.accel* (``auto`` | ``kvm`` | ``tcg``).
+
+    A refusal the host shows at once (``refusal.quick_refusal``: no 'kvm' in libvirt's
+    capabilities, no /dev/kvm, QEMU's user cannot open it) is the verdict without a probe
+    guest; *refusal* is that check (tests of the probe path pass one that never refuses).
 
     The caller shows ``decision.warning`` (the Manager passes it to ``progress.note``).
     """
@@ -235,7 +246,12 @@ def resolve_accel(
     cached = verdict is not None
     if verdict is None:
         with progress.phase("checking that KVM really runs guests"):
-            verdict = probe_domain_type(conn, "kvm", accel_dir(settings), timeout=probe_timeout)
+            started = time.monotonic()
+            refused = refusal(conn)
+            if refused is not None:
+                verdict = ProbeResult(False, refused, time.monotonic() - started)
+            else:
+                verdict = probe_domain_type(conn, "kvm", accel_dir(settings), timeout=probe_timeout)
         store_verdict(settings, verdict)
     when = " (verdict cached for this host boot)" if cached else ""
 

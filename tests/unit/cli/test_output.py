@@ -124,7 +124,9 @@ def test_list_rows_and_status_lines_come_from_the_json_document() -> None:
         "pr_ref": None,
     }
     now = dt.datetime(2026, 11, 22, 12, 0, 0, tzinfo=dt.UTC)
-    assert list_rows([doc], now) == [["pr-42", "running", "-", "2", "2048 MiB", "1h00m", "hermes"]]
+    assert list_rows([doc], now) == [
+        ["pr-42", "running", "-", "2", "2048 MiB", "1h00m", "hermes", "-"]
+    ]
     lines = status_lines({**doc, "uptime_seconds": 185, "extra": {"k": 1}})
     assert lines[0] == "name:       pr-42"
     assert "IP:         -" in lines

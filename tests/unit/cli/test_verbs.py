@@ -138,11 +138,12 @@ def test_list_table(vm1: Driver) -> None:
     result = vm1("list")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "STATE", "IP", "VCPUS", "MEMORY", "AGE", "BASE"]
+    header = ["NAME", "STATE", "IP", "VCPUS", "MEMORY", "AGE", "BASE", "SNAPSHOTS"]
+    assert lines[0].split() == header
     row = next(line for line in lines if line.startswith("vm1"))
     cells = row.split()
     assert cells[1] == "running"
-    assert cells[-1] == "base1"
+    assert cells[-2:] == ["base1", "-"]
     assert "2048 MiB" in row
     assert "foreign-vm" not in result.stdout
     assert result.stderr == ""

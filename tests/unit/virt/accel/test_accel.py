@@ -8,6 +8,7 @@ hypervisor and is covered by tests/e2e/test_accel.py.
 from __future__ import annotations
 
 import json
+import pwd
 import shutil
 import subprocess
 from dataclasses import replace
@@ -18,7 +19,7 @@ import pytest
 
 from stagingvm.errors import AcceleratorUnavailableError, InvalidInputError
 from stagingvm.settings import Settings, Timeouts
-from stagingvm.virt.accel import accel
+from stagingvm.virt.accel import accel, refusal
 from stagingvm.virt.accel.accelprobe import MARKER, PAYLOAD
 from stagingvm.virt.domain import parse_domain
 
@@ -52,6 +53,12 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
+def looks_usable(conn: libvirt.virConnect) -> None:
+    """The host shows no refusal: the case where only a probe guest can tell (the test
+    driver itself offers no 'kvm' domain type, so the real check refuses at once there)."""
+    return None
+
+
 def probe_domains(conn: libvirt.virConnect) -> list[str]:
     return [d.name() for d in conn.listAllDomains() if d.name().startswith("stagingvm-accel-probe")]
 
@@ -76,7 +83,9 @@ def test_auto_falls_back_with_a_warning_that_says_why(
     settings: Settings, conn: libvirt.virConnect
 ) -> None:
     progress = RecordingProgress()
-    decision = accel.resolve_accel(settings, conn, progress=progress, probe_timeout=0.3)
+    decision = accel.resolve_accel(
+        settings, conn, progress=progress, probe_timeout=0.3, refusal=looks_usable
+    )
     assert decision.domain_type == "qemu"
     assert decision.timeout_factor == 5.0
     assert decision.warning is not None
@@ -91,7 +100,7 @@ def test_auto_falls_back_with_a_warning_that_says_why(
 
 
 def test_verdict_is_cached_per_boot_and_uri(settings: Settings, conn: libvirt.virConnect) -> None:
-    accel.resolve_accel(settings, conn, probe_timeout=0.2)
+    accel.resolve_accel(settings, conn, probe_timeout=0.2, refusal=looks_usable)
     cache = settings.data_dir / "accel" / "kvm-verdict.json"
     record = json.loads(cache.read_text())
     assert record["boot_id"] == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
@@ -113,7 +122,7 @@ def test_verdict_is_cached_per_boot_and_uri(settings: Settings, conn: libvirt.vi
     record["boot_id"] = "another-boot"
     cache.write_text(json.dumps(record))
     assert accel.load_cached_verdict(settings) is None
-    decision = accel.resolve_accel(settings, conn, probe_timeout=0.2)
+    decision = accel.resolve_accel(settings, conn, probe_timeout=0.2, refusal=looks_usable)
     assert decision.domain_type == "qemu"
     assert accel.load_cached_verdict(replace(settings, uri="qemu:///session")) is None
 
@@ -129,7 +138,9 @@ def test_broken_cache_file_is_ignored(settings: Settings) -> None:
 
 def test_kvm_that_does_not_work_is_an_error(settings: Settings, conn: libvirt.virConnect) -> None:
     with pytest.raises(AcceleratorUnavailableError) as info:
-        accel.resolve_accel(replace(settings, accel="kvm"), conn, probe_timeout=0.2)
+        accel.resolve_accel(
+            replace(settings, accel="kvm"), conn, probe_timeout=0.2, refusal=looks_usable
+        )
     assert info.value.exit_code == 12
     assert "does not work" in str(info.value)
     assert info.value.hint is not None and "--accel tcg" in info.value.hint
@@ -182,3 +193,52 @@ def test_stages_are_read_after_the_firmware() -> None:
     assert accel._stages_seen(firmware + b"PLM") == (
         "firmware, protected mode, long mode, memory touched"
     )
+
+
+def test_a_host_that_refuses_at_once_gets_no_probe_guest(
+    settings: Settings, conn: libvirt.virConnect
+) -> None:
+    # The test driver's capabilities list only its own 'test' domain type: no KVM.
+    progress = RecordingProgress()
+    decision = accel.resolve_accel(settings, conn, progress=progress)
+    assert decision.domain_type == "qemu"
+    assert decision.warning is not None
+    assert "capabilities offer no 'kvm' domain type" in decision.warning
+    assert not (settings.data_dir / "accel" / "probe.bin").exists()  # nothing was booted
+    assert accel.load_cached_verdict(settings) is not None  # and the verdict is cached
+    with pytest.raises(AcceleratorUnavailableError):
+        accel.resolve_accel(replace(settings, accel="kvm"), conn)
+
+
+def test_no_kvm_device_is_a_refusal(tmp_path: Path) -> None:
+    view = refusal.HostView(kvm_device=tmp_path / "kvm", qemu_conf=tmp_path / "qemu.conf")
+    assert refusal.device_refusal("qemu:///system", view) == (
+        f"{tmp_path / 'kvm'} does not exist (no KVM kernel module loaded?)"
+    )
+    # remote and non-QEMU URIs: the device is not this host's to look at
+    assert refusal.device_refusal("qemu+ssh://build1/system", view) is None
+    assert refusal.device_refusal("test:///default", view) is None
+
+
+def test_a_device_qemus_user_cannot_open_is_a_refusal(tmp_path: Path) -> None:
+    device = tmp_path / "kvm"
+    device.write_bytes(b"")
+    device.chmod(0o600)
+    conf = tmp_path / "qemu.conf"
+    owner = pwd.getpwuid(device.stat().st_uid).pw_name
+    other = next(p for p in pwd.getpwall() if p.pw_uid not in (0, device.stat().st_uid))
+    view = refusal.HostView(kvm_device=device, qemu_conf=conf)
+    conf.write_text(f'# user = "root"\nuser = "{other.pw_name}"\n')
+    reason = refusal.device_refusal("qemu:///system", view)
+    assert reason is not None
+    assert reason.startswith(f"QEMU runs as {other.pw_name}, which cannot open {device}")
+    assert reason.endswith("Permission denied")
+    device.chmod(0o660)  # a group (or an ACL mask) may let it in: the probe decides
+    assert refusal.device_refusal("qemu:///system", view) is None
+    device.chmod(0o600)
+    conf.write_text(f'user = "{owner}"\n')  # its owner may open it
+    assert refusal.device_refusal("qemu:///system", view) is None
+    conf.write_text('user = "+0"\n')  # root may open anything
+    assert refusal.device_refusal("qemu:///system", view) is None
+    conf.write_text('user = "no-such-user-stagingvm"\n')  # unknown: the probe decides
+    assert refusal.device_refusal("qemu:///system", view) is None
