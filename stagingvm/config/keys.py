@@ -12,15 +12,23 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stagingvm.errors import ConfigError
 from stagingvm.settings import NetworkSettings, Settings, SSHSettings, Timeouts
 
-if TYPE_CHECKING:
-    from stagingvm.config.load import Source
-
 Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one setting's value came from, for ``pr-test-vm config`` and error messages."""
+
+    kind: str  # default | derived | system file | user file | config file | environment | flag
+    detail: str | None = None  # a path (with :line), an environment variable, a flag
+
+    def __str__(self) -> str:
+        return self.kind if self.detail is None else f"{self.kind} {self.detail}"
 
 
 @dataclass(frozen=True)
