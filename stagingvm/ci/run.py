@@ -245,11 +245,11 @@ def _prepare_base(
     if request.image is not None:
         image = request.image.resolve()
         key = image_source_key(image)
-        name = validate_name(
+        base = validate_name(
             f"{sanitize_name(image.stem)[:54]}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
         )
-        manager.import_base(image, name, source_key=key)
-        return name
+        manager.import_base(image, base, source_key=key)
+        return base
     assert request.target is not None
     result = nixbuild.build_target(
         request.target,

@@ -244,16 +244,23 @@ def owned_domains(conn: libvirt.virConnect) -> list[tuple[libvirt.virDomain, Dom
 def require_owned(conn: libvirt.virConnect, name: str) -> tuple[libvirt.virDomain, DomainFacts]:
     """The stagingvm domain *name*; NotFoundError if missing or not stagingvm's."""
     dom = lookup(conn, name)
-    found = facts(dom) if dom is not None else None
-    if dom is None or found is None or found.metadata is None:
-        hint = "`pr-test-vm list` shows the VMs stagingvm manages"
-        if dom is not None:
-            raise NotFoundError(
-                f"domain {name!r} exists but is not managed by stagingvm (no stagingvm metadata)",
-                hint=hint,
-            )
-        raise NotFoundError(f"no VM named {name!r}", hint=hint)
-    return dom, found
+    if dom is None:
+        raise NotFoundError(f"no VM named {name!r}", hint=_LIST_HINT)
+    return dom, owned(dom, name)
+
+
+_LIST_HINT = "`pr-test-vm list` shows the VMs stagingvm manages"
+
+
+def owned(dom: libvirt.virDomain, name: str) -> DomainFacts:
+    """The facts of domain *dom* (named *name*); NotFoundError if it is not stagingvm's."""
+    found = facts(dom)
+    if found.metadata is None:
+        raise NotFoundError(
+            f"domain {name!r} exists but is not managed by stagingvm (no stagingvm metadata)",
+            hint=_LIST_HINT,
+        )
+    return found
 
 
 def state(dom: libvirt.virDomain) -> int:

@@ -27,8 +27,7 @@ def shutdown(
     """ACPI shutdown of *dom*, waited for; the time-out scales with software emulation."""
     settings = host.settings
     if timeout is None:
-        factor = settings.timeouts.tcg_factor if found.domain_type == "qemu" else 1.0
-        timeout = settings.timeouts.shutdown * factor
+        timeout = settings.timeouts.shutdown * settings.timeouts.factor(found.domain_type)
     dom.shutdown()
     runner = PhaseRunner(
         guest_gone=lambda: None,
@@ -47,13 +46,12 @@ def shutdown(
     )
 
 
-def destroy_locked(host: VMHost, name: str) -> None:
-    """Remove VM *name* and all its leftovers; the caller holds its VM lock."""
-    conn = host.conn
-    dom = vdomain.lookup(conn, name)
+def destroy_locked(host: VMHost, name: str, dom: libvirt.virDomain | None) -> None:
+    """Remove VM *name* (its domain *dom*, looked up by the caller) and all its leftovers;
+    the caller holds its VM lock."""
     if dom is not None:
-        vdomain.require_owned(conn, name)  # refuses foreign domains
-    pool = storage.pool_lookup(conn, host.settings.pool_name)
+        vdomain.owned(dom, name)  # refuses foreign domains
+    pool = storage.pool_lookup(host.conn, host.settings.pool_name)
     net = host.network()
     vm_dir = host.settings.vm_dir(name)
     leftovers = (

@@ -86,8 +86,8 @@ def test_unknown_command_suggests(cli: Invoke) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["start", "vm1", "--memory", "1"], "error: --memory: 1 is out of range (64..1048576 MiB)"),
-        (["start", "vm1", "--vcpus", "0"], "error: --vcpus: 0 is out of range (1..256)"),
+        (["start", "vm1", "--memory", "1"], "error: memory: 1 is out of range (64..1048576 MiB)"),
+        (["start", "vm1", "--vcpus", "0"], "error: vcpus: 0 is out of range (1..256)"),
         (["start", "vm1", "--vcpus", "two"], "'two' is not a valid int"),
         (["stop", "vm1", "--timeout", "0"], "error: --timeout: 0.0 is out of range"),
     ],
