@@ -4,15 +4,14 @@ Three forms share the verb. ``--image PATH --name NAME`` imports a ready qcow2 (
 as a read-only base volume. ``--recipe NAME`` builds one of the image builder's recipes
 (``tiny``, ``debian``, the policy lab's ``design-a``/``design-b``/``hardened``) and imports it.
 A positional TARGET (``FLAKE#HOST`` or a ``configuration.nix``) is built with nix by
-``stagingvm.nixbuild.build.build_target``; that module is imported only when a TARGET is given, so
-this verb works (and ``--help`` stays fast) without it.
+``stagingvm.nixbuild.build.build_target``; that module is imported only when a TARGET is given
+(``--help`` stays fast). Each form ends with a ``BaseImage``, printed by name or as JSON.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,20 +20,8 @@ from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
 from stagingvm.names import validate_name
 
-
-def _base_json(base: Any) -> Any:
-    to_json = getattr(base, "to_json", None)
-    if callable(to_json):
-        return to_json()
-    import dataclasses
-
-    if dataclasses.is_dataclass(base) and not isinstance(base, type):
-        return dataclasses.asdict(base)
-    return {"name": str(base)}
-
-
-def _base_name(base: Any) -> str:
-    return str(getattr(base, "name", base))
+if TYPE_CHECKING:
+    from stagingvm.virt.bases import BaseImage
 
 
 def build(
@@ -111,6 +98,7 @@ def build(
             hint="example: pr-test-vm build .#lazyworkhorse --nix-option cores=2",
         )
 
+    base: BaseImage
     if recipe is not None:
         from stagingvm.images import build_image, get_recipe
 
@@ -133,17 +121,10 @@ def build(
         base = manager.import_base(image.resolve(), name)
     else:
         assert target is not None
-        try:
-            nixbuild = importlib.import_module("stagingvm.nixbuild.build")
-        except ModuleNotFoundError as exc:
-            if exc.name != "stagingvm.nixbuild.build":
-                raise
-            raise InvalidInputError(
-                "nix builds are not available in this version",
-                hint="build the image yourself and use `pr-test-vm build --image PATH --name NAME`",
-            ) from None
-        progress = state.out.progress()
+        from stagingvm.nixbuild import build as nixbuild
         from stagingvm.nixbuild.expr import parse_nix_option
+
+        progress = state.out.progress()
 
         result = nixbuild.build_target(
             target,
@@ -157,10 +138,10 @@ def build(
         base = nixbuild.import_result(result, state.manager(), progress=progress)
 
     if json_out:
-        state.out.json(_base_json(base))
+        state.out.json(base.to_json())
     else:
-        state.out.info(f"base image {_base_name(base)} is ready")
-        state.out.data(_base_name(base))
+        state.out.info(f"base image {base.name} is ready")
+        state.out.data(base.name)
 
 
 def register(app: typer.Typer) -> None:

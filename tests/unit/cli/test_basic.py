@@ -271,15 +271,6 @@ def test_build_needs_target_or_image(cli: Invoke, tmp_path: Path) -> None:
     assert "does not exist" in missing.stderr
 
 
-def test_build_target_without_nix_support(cli: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
-    # As in an installation without the nix module: importing it fails.
-    monkeypatch.setitem(sys.modules, "stagingvm.nixbuild.build", None)
-    result = cli(["--uri", NOWHERE, "build", ".#host", "--name", "b"])
-    assert result.exit_code == 2
-    assert "error: nix builds are not available in this version" in result.stderr
-    assert "build --image PATH --name NAME" in result.stderr
-
-
 def test_console_log_missing_is_not_found(cli: Invoke, tmp_path: Path) -> None:
     result = cli(["--data-dir", str(tmp_path / "d"), "console", "vm1", "--log"])
     assert result.exit_code == 3
