@@ -114,7 +114,8 @@ def test(
         )
     if image is not None and not image.is_file():
         raise NotFoundError(f"image file {image} does not exist")
-    if recipe is not None:
+    recipe_spec = None
+    if recipe is not None:  # built inside the run (its time-out and reports cover the build)
         from stagingvm.images import get_recipe
 
         recipe_spec = get_recipe(recipe)  # an unknown recipe fails before anything is made
@@ -128,14 +129,11 @@ def test(
         if name is not None
         else vm_name_for(pr or env_pr, commit or env_commit, secrets.token_hex(2))
     )
-    if recipe is not None:
-        from stagingvm.images import build_image
-
-        image = build_image(recipe_spec, state.settings, progress=state.out.progress())
     request = RunRequest(
         vm_name=vm_name,
         target=target,
         image=image,
+        recipe=recipe_spec,
         reports=ReportPaths(junit=junit, markdown=markdown, json=report_json),
         keep_on_failure=keep_on_failure,
         timeout=timeout,
