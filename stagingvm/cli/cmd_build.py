@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stagingvm.cli.nixopts import NixOptions, NixpkgsPath
+from stagingvm.cli.buildopts import ImagePath, NixOptions, NixpkgsPath, RecipeName
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
 from stagingvm.names import validate_name
@@ -34,22 +34,12 @@ def build(
             show_default=False,
         ),
     ] = None,
-    image: Annotated[
-        Path | None,
-        typer.Option("--image", metavar="PATH", help="Import this qcow2 or raw disk image."),
-    ] = None,
+    image: ImagePath = None,
     name: Annotated[
         str | None,
         typer.Option("--name", metavar="NAME", help="Name of the base image to create."),
     ] = None,
-    recipe: Annotated[
-        str | None,
-        typer.Option(
-            "--recipe",
-            metavar="RECIPE",
-            help="Build this image recipe (see `pr-test-vm image list`) and import it.",
-        ),
-    ] = None,
+    recipe: RecipeName = None,
     nix_option: NixOptions = None,
     out_link: Annotated[
         Path | None,

@@ -15,8 +15,8 @@ from typing import Annotated
 
 import typer
 
+from stagingvm.cli.buildopts import ImagePath, NixOptions, NixpkgsPath, RecipeName
 from stagingvm.cli.ci_env import pr_and_commit
-from stagingvm.cli.nixopts import NixOptions, NixpkgsPath
 from stagingvm.cli.signals import interrupt_once
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
@@ -34,18 +34,8 @@ def test(
     policy: Annotated[
         str, typer.Option("--policy", metavar="FILE", help="Policy file, or builtin:NAME.")
     ] = "builtin:ai-worker",
-    image: Annotated[
-        Path | None,
-        typer.Option("--image", metavar="PATH", help="Test this disk image instead of building."),
-    ] = None,
-    recipe: Annotated[
-        str | None,
-        typer.Option(
-            "--recipe",
-            metavar="RECIPE",
-            help="Test an image of stagingvm's own builder (e.g. design-b) instead of building.",
-        ),
-    ] = None,
+    image: ImagePath = None,
+    recipe: RecipeName = None,
     name: Annotated[
         str | None,
         typer.Option("--name", metavar="NAME", help="VM name [default: from PR and commit]."),
