@@ -164,3 +164,13 @@ def _hold(path: Path, held: threading.Event) -> None:
     with locks.file_lock(path, what="holder"):
         held.set()
         time.sleep(0.5)
+
+
+def test_a_valid_name_is_checked_once() -> None:
+    from stagingvm.names import ValidName, validate_name
+
+    name = validate_name("web")
+    assert isinstance(name, ValidName) and name == "web"
+    assert validate_name(name) is name  # handed on: not checked again
+    with pytest.raises(InvalidInputError):
+        validate_name("../web")
