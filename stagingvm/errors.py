@@ -63,10 +63,9 @@ class LibvirtUnavailableError(StagingVMError):
     exit_code = 4
 
 
-class WaitTimeoutError(StagingVMError):
-    """A wait gave up. ``phase`` names what was being waited for."""
-
-    exit_code = 5
+class PhaseError(StagingVMError):
+    """A wait that ended badly: ``phase`` names what was being waited for, ``elapsed`` how long
+    it had waited, ``console_tail`` the guest's last console lines (base of the two below)."""
 
     def __init__(
         self,
@@ -81,6 +80,12 @@ class WaitTimeoutError(StagingVMError):
         self.phase = phase
         self.elapsed = elapsed
         self.console_tail = console_tail or []
+
+
+class WaitTimeoutError(PhaseError):
+    """A wait gave up. ``phase`` names what was being waited for."""
+
+    exit_code = 5
 
 
 class ConflictError(StagingVMError):
@@ -89,24 +94,10 @@ class ConflictError(StagingVMError):
     exit_code = 6
 
 
-class GuestFailedError(StagingVMError):
+class GuestFailedError(PhaseError):
     """The guest stopped, crashed or never booted while we waited for it."""
 
     exit_code = 7
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        phase: str,
-        elapsed: float,
-        console_tail: list[str] | None = None,
-        hint: str | None = None,
-    ) -> None:
-        super().__init__(message, hint=hint)
-        self.phase = phase
-        self.elapsed = elapsed
-        self.console_tail = console_tail or []
 
 
 class HostKeyError(StagingVMError):

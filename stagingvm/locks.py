@@ -10,6 +10,8 @@ process dies, so a crash never leaves a stale lock), opened without following sy
 - one *volume lock* per base volume: held shared by a start from reading the base's record
   until its domain is defined, exclusively by an upload into it and by whoever deletes it
   (pruning after a re-import, ``gc``), which skips a volume it cannot lock at once.
+- one *image lock* per recipe around a build of its image (and its removal).
+``file_lock`` is also the lock of other shared files (e.g. a known_hosts file).
 Order: a VM lock, then an import lock, then a volume lock, then (briefly) the host lock.
 ``flock`` locks belong to an open file, so two threads of one process exclude each other too.
 """
@@ -45,36 +47,29 @@ def file_lock(
     path: Path,
     *,
     what: str,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = DEFAULT_TIMEOUT,
     while_waiting: Callable[[], None] | None = None,
+    waiting: Callable[[], AbstractLock] | None = None,
+    busy: ConflictError | None = None,
+    mode: int = 0o644,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     shared: bool = False,
 ) -> Iterator[None]:
-    """Hold an exclusive (or *shared*) lock on *path*; ConflictError ("busy") after *timeout*
-    seconds (0: one try).
+    """Hold an exclusive (or *shared*) lock on *path*; *busy* (default: ConflictError "busy") after
+    *timeout* seconds (None: wait as long as it takes; 0: one try).
 
     *while_waiting* runs between attempts and may raise to give up early (e.g. "already
-    exists" once the lock holder has created what we wanted to create). The lock file is
-    opened below the data dir (``path.parent.parent``) without following symlinks; it is
-    never truncated, and never anything but a regular file.
+    exists" once the lock holder has created what we wanted to create); *waiting* makes a
+    context (e.g. a progress phase) held while the lock is busy. The lock file is opened below
+    ``path.parent.parent`` without following symlinks; it is never anything but a regular file,
+    and a shared lock never truncates it.
     """
-    fd = _open_lock_file(path)
+    fd = _open_lock_file(path, mode)
     try:
-        deadline = clock() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if while_waiting is not None:
-                    while_waiting()
-                if clock() >= deadline:
-                    raise ConflictError(
-                        f"{what} is busy: another stagingvm command holds {path}",
-                        hint="wait for it to finish and try again",
-                    ) from None
-                sleep(POLL_INTERVAL)
+        if not _try_flock(fd, shared):
+            with waiting() if waiting is not None else contextlib.nullcontext():
+                _wait_flock(fd, shared, path, what, timeout, while_waiting, busy, clock, sleep)
         if not shared:
             with contextlib.suppress(OSError):  # for people wondering who holds it
                 os.ftruncate(fd, 0)
@@ -84,9 +79,43 @@ def file_lock(
         os.close(fd)  # closing the descriptor releases the flock
 
 
-def _open_lock_file(path: Path) -> int:
+def _try_flock(fd: int, shared: bool) -> bool:
     try:
-        return datadir.open_file(path.parent.parent, path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _wait_flock(
+    fd: int,
+    shared: bool,
+    path: Path,
+    what: str,
+    timeout: float | None,
+    while_waiting: Callable[[], None] | None,
+    busy: ConflictError | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> None:
+    deadline = None if timeout is None else clock() + timeout
+    while True:
+        if while_waiting is not None:
+            while_waiting()
+        if deadline is not None and clock() >= deadline:
+            raise busy or ConflictError(
+                f"{what} is busy: another stagingvm command holds {path}",
+                hint="wait for it to finish and try again",
+            )
+        sleep(POLL_INTERVAL)
+        if _try_flock(fd, shared):
+            return
+
+
+def _open_lock_file(path: Path, mode: int = 0o644) -> int:
+    try:
+        flags = os.O_RDWR | os.O_CREAT
+        return datadir.open_file(path.parent.parent, path, flags, mode)
     except ConfigError as exc:
         raise ConfigError(
             f"cannot open the lock file {path}: {exc}",
@@ -168,3 +197,22 @@ def unwritable_dir_hint(directory: Path) -> str:
     if not existing.is_dir():
         return f"{existing} is a file, not a directory: set data_dir (--data-dir) to a directory"
     return "run as root, or set data_dir to a directory you can write"
+
+
+def image_lock(
+    locks_dir: Path,
+    recipe: str,
+    *,
+    timeout: float | None = None,
+    waiting: Callable[[], AbstractLock] | None = None,
+    busy: ConflictError | None = None,
+) -> AbstractLock:
+    """The lock of builds of recipe *recipe*'s image (validated: it becomes part of a path)."""
+    validate_name(recipe, what="recipe name")
+    return file_lock(
+        locks_dir / f"image-{recipe}.lock",
+        what=f"image {recipe}",
+        timeout=timeout,
+        waiting=waiting,
+        busy=busy,
+    )

@@ -51,6 +51,10 @@ class Timeouts:
     shutdown: float = 60.0
     tcg_factor: float = 4.0
 
+    def factor(self, domain_type: str) -> float:
+        """The time-out factor of a guest of *domain_type*: ``tcg_factor`` under TCG, else 1."""
+        return self.tcg_factor if domain_type == "qemu" else 1.0
+
 
 @dataclass(frozen=True)
 class Settings:

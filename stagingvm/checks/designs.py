@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from stagingvm.images.recipe import Recipe
 
 USER = "ai-worker"
-DESIGNS = ("design-a", "design-b", "hardened")
 # What the probes and the oracles need in every variant (python3: the fake registry, the
 # socket probe; curl: the API probes; less: journalctl's pager).
 LAB_PACKAGES = ("curl", "python3", "less")

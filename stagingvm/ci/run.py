@@ -33,6 +33,8 @@ from stagingvm.errors import (
     StagingVMError,
     WaitTimeoutError,
 )
+from stagingvm.images import build_image
+from stagingvm.images.recipe import Recipe
 from stagingvm.names import validate_name
 from stagingvm.nixbuild import build as nixbuild
 from stagingvm.nixbuild.expr import GuestOptions, sanitize_name
@@ -90,6 +92,7 @@ class RunRequest:
     vm_name: str
     target: str | None = None  # FLAKE#HOST or configuration.nix: built with nix
     image: Path | None = None  # or a ready disk image
+    recipe: Recipe | None = None  # or an image of stagingvm's own builder, built in the run
     reports: ReportPaths = field(default_factory=ReportPaths)
     keep_on_failure: bool = False
     timeout: float = 3600.0
@@ -178,8 +181,8 @@ def run_test(
     after the clean-up and the reports.
     """
     validate_name(request.vm_name)
-    if (request.target is None) == (request.image is None):
-        raise CheckInfrastructureError("test needs exactly one of a TARGET or --image")
+    if sum(x is not None for x in (request.target, request.image, request.recipe)) != 1:
+        raise CheckInfrastructureError("test needs exactly one of a TARGET, --image or --recipe")
     outcome = RunOutcome(vm_name=request.vm_name)
     report: CheckReport | None = None
     started_vm = False
@@ -188,7 +191,9 @@ def run_test(
         with deadline:
             try:
                 with _phase(outcome, "build", progress):
-                    outcome.base = _prepare_base(request, settings, manager, outcome, deadline)
+                    outcome.base = _prepare_base(
+                        request, settings, manager, outcome, deadline, progress
+                    )
                 with _phase(outcome, "start", progress):
                     started_vm = True  # a failed start may leave parts behind: destroy them too
                     manager.start(
@@ -241,15 +246,19 @@ def _prepare_base(
     manager: Manager,
     outcome: RunOutcome,
     deadline: _Deadline,
+    progress: Progress,
 ) -> str:
-    if request.image is not None:
-        image = request.image.resolve()
+    image = request.image
+    if request.recipe is not None:  # under the run's time-out, reported as its build phase
+        image = build_image(request.recipe, settings, progress=progress)
+    if image is not None:
+        image = image.resolve()
         key = image_source_key(image)
-        name = validate_name(
+        base = validate_name(
             f"{sanitize_name(image.stem)[:54]}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
         )
-        manager.import_base(image, name, source_key=key)
-        return name
+        manager.import_base(image, base, source_key=key)
+        return base
     assert request.target is not None
     result = nixbuild.build_target(
         request.target,

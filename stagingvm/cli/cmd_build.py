@@ -4,37 +4,24 @@ Three forms share the verb. ``--image PATH --name NAME`` imports a ready qcow2 (
 as a read-only base volume. ``--recipe NAME`` builds one of the image builder's recipes
 (``tiny``, ``debian``, the policy lab's ``design-a``/``design-b``/``hardened``) and imports it.
 A positional TARGET (``FLAKE#HOST`` or a ``configuration.nix``) is built with nix by
-``stagingvm.nixbuild.build.build_target``; that module is imported only when a TARGET is given, so
-this verb works (and ``--help`` stays fast) without it.
+``stagingvm.nixbuild.build.build_target``; that module is imported only when a TARGET is given
+(``--help`` stays fast). Each form ends with a ``BaseImage``, printed by name or as JSON.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stagingvm.cli.nixopts import NixOptions, NixpkgsPath
+from stagingvm.cli.buildopts import ImagePath, NixOptions, NixpkgsPath, RecipeName
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
 from stagingvm.names import validate_name
 
-
-def _base_json(base: Any) -> Any:
-    to_json = getattr(base, "to_json", None)
-    if callable(to_json):
-        return to_json()
-    import dataclasses
-
-    if dataclasses.is_dataclass(base) and not isinstance(base, type):
-        return dataclasses.asdict(base)
-    return {"name": str(base)}
-
-
-def _base_name(base: Any) -> str:
-    return str(getattr(base, "name", base))
+if TYPE_CHECKING:
+    from stagingvm.virt.bases import BaseImage
 
 
 def build(
@@ -47,22 +34,12 @@ def build(
             show_default=False,
         ),
     ] = None,
-    image: Annotated[
-        Path | None,
-        typer.Option("--image", metavar="PATH", help="Import this qcow2 or raw disk image."),
-    ] = None,
+    image: ImagePath = None,
     name: Annotated[
         str | None,
         typer.Option("--name", metavar="NAME", help="Name of the base image to create."),
     ] = None,
-    recipe: Annotated[
-        str | None,
-        typer.Option(
-            "--recipe",
-            metavar="RECIPE",
-            help="Build this image recipe (see `pr-test-vm image list`) and import it.",
-        ),
-    ] = None,
+    recipe: RecipeName = None,
     nix_option: NixOptions = None,
     out_link: Annotated[
         Path | None,
@@ -111,6 +88,7 @@ def build(
             hint="example: pr-test-vm build .#lazyworkhorse --nix-option cores=2",
         )
 
+    base: BaseImage
     if recipe is not None:
         from stagingvm.images import build_image, get_recipe
 
@@ -133,17 +111,10 @@ def build(
         base = manager.import_base(image.resolve(), name)
     else:
         assert target is not None
-        try:
-            nixbuild = importlib.import_module("stagingvm.nixbuild.build")
-        except ModuleNotFoundError as exc:
-            if exc.name != "stagingvm.nixbuild.build":
-                raise
-            raise InvalidInputError(
-                "nix builds are not available in this version",
-                hint="build the image yourself and use `pr-test-vm build --image PATH --name NAME`",
-            ) from None
-        progress = state.out.progress()
+        from stagingvm.nixbuild import build as nixbuild
         from stagingvm.nixbuild.expr import parse_nix_option
+
+        progress = state.out.progress()
 
         result = nixbuild.build_target(
             target,
@@ -157,10 +128,10 @@ def build(
         base = nixbuild.import_result(result, state.manager(), progress=progress)
 
     if json_out:
-        state.out.json(_base_json(base))
+        state.out.json(base.to_json())
     else:
-        state.out.info(f"base image {_base_name(base)} is ready")
-        state.out.data(_base_name(base))
+        state.out.info(f"base image {base.name} is ready")
+        state.out.data(base.name)
 
 
 def register(app: typer.Typer) -> None:

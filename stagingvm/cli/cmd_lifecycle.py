@@ -1,7 +1,8 @@
 """``start``, ``stop``, ``destroy``, ``rebuild``: the life of one VM.
 
-Each command validates the name first (before settings are read or libvirt is touched),
-then calls one ``Manager`` method; the Manager takes the locks and cleans up on failure.
+Each command parses its options (Typer) and calls one ``Manager`` method, which validates
+the name and the options (memory and vCPUs by the settings' rule) before anything is looked
+up or created, takes the VM lock, looks the domain up once and cleans up on failure.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import typer
 
 from stagingvm.cli import complete, render
 from stagingvm.cli.state import cli_state
-from stagingvm.errors import InvalidInputError, NotFoundError
-from stagingvm.names import validate_name, validate_user
 
 NameArg = Annotated[
     str,
@@ -35,21 +34,6 @@ WaitOpt = Annotated[
         "pinned before boot); without either, `ssh` refuses the unpinned key.",
     ),
 ]
-
-
-def check_option(flag: str, key: str, value: float | None) -> None:
-    """Check a per-command option with the same rule as its setting *key* (exit 2 if bad).
-
-    Done here rather than with Typer's min/max, whose checks import Pydantic (see fastparams).
-    """
-    if value is None:
-        return
-    from stagingvm.config.keys import SPECS_BY_KEY
-
-    check = SPECS_BY_KEY[key].check
-    problem = check(value) if check is not None else None
-    if problem is not None:
-        raise InvalidInputError(f"{flag}: {problem}")
 
 
 def start(
@@ -117,32 +101,18 @@ def start(
       pr-test-vm start pr-42 --base hermes --pr-ref pull/42/head
       pr-test-vm start lab-b --image design-b.qcow2 --user-key ai-worker
     """
-    validate_name(name)
-    if base is not None:
-        validate_name(base, what="base image name")
-    check_option("--memory", "memory", memory)
-    check_option("--vcpus", "vcpus", vcpus)
-    for user in user_keys or ():
-        validate_user(user)
     state = cli_state(ctx)
-    if image is not None and not image.is_file():
-        raise NotFoundError(f"image file {image} does not exist or is not a file")
-    manager = state.manager()
-    from stagingvm.ssh.keys import user_credentials
-
-    if image is not None:
-        imported = manager.import_base(image.resolve(), base or name)
-        base = str(getattr(imported, "name", base or name))
-    info = manager.start(
+    info = state.manager().start(
         name,
         base=base,
+        image=image,
         wait=wait,
         keep_on_failure=keep_on_failure,
         pr_ref=pr_ref,
         label=label,
         memory=memory,
         vcpus=vcpus,
-        credentials=user_credentials(state.settings.keys_dir, user_keys or ()),
+        user_keys=user_keys or (),
     )
     doc = info.to_json()
     if json_out:
@@ -178,8 +148,9 @@ def stop(
     \b
       pr-test-vm stop pr-42 --timeout 30
     """
-    validate_name(name)
-    check_option("--timeout", "timeouts.shutdown", timeout)
+    from stagingvm.config.keys import check_value  # Typer's min/max would import Pydantic
+
+    check_value("timeouts.shutdown", timeout, label="--timeout")
     state = cli_state(ctx)
     state.manager().stop(name, force=force, timeout=timeout)
     state.out.info(f"{name} is shut off")
@@ -198,7 +169,6 @@ def destroy(ctx: typer.Context, name: NameArg) -> None:
     \b
       pr-test-vm destroy pr-42
     """
-    validate_name(name)
     state = cli_state(ctx)
     state.manager().destroy(name)
     state.out.info(f"{name} is destroyed")
@@ -218,7 +188,6 @@ def rebuild(
     \b
       pr-test-vm rebuild pr-42
     """
-    validate_name(name)
     state = cli_state(ctx)
     info = state.manager().rebuild(name, wait=wait)
     doc = info.to_json()

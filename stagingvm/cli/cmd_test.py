@@ -15,8 +15,8 @@ from typing import Annotated
 
 import typer
 
+from stagingvm.cli.buildopts import ImagePath, NixOptions, NixpkgsPath, RecipeName
 from stagingvm.cli.ci_env import pr_and_commit
-from stagingvm.cli.nixopts import NixOptions, NixpkgsPath
 from stagingvm.cli.signals import interrupt_once
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
@@ -34,18 +34,8 @@ def test(
     policy: Annotated[
         str, typer.Option("--policy", metavar="FILE", help="Policy file, or builtin:NAME.")
     ] = "builtin:ai-worker",
-    image: Annotated[
-        Path | None,
-        typer.Option("--image", metavar="PATH", help="Test this disk image instead of building."),
-    ] = None,
-    recipe: Annotated[
-        str | None,
-        typer.Option(
-            "--recipe",
-            metavar="RECIPE",
-            help="Test an image of stagingvm's own builder (e.g. design-b) instead of building.",
-        ),
-    ] = None,
+    image: ImagePath = None,
+    recipe: RecipeName = None,
     name: Annotated[
         str | None,
         typer.Option("--name", metavar="NAME", help="VM name [default: from PR and commit]."),
@@ -115,7 +105,8 @@ def test(
         )
     if image is not None and not image.is_file():
         raise NotFoundError(f"image file {image} does not exist")
-    if recipe is not None:
+    recipe_spec = None
+    if recipe is not None:  # built inside the run (its time-out and reports cover the build)
         from stagingvm.images import get_recipe
 
         recipe_spec = get_recipe(recipe)  # an unknown recipe fails before anything is made
@@ -129,14 +120,11 @@ def test(
         if name is not None
         else vm_name_for(pr or env_pr, commit or env_commit, secrets.token_hex(2))
     )
-    if recipe is not None:
-        from stagingvm.images import build_image
-
-        image = build_image(recipe_spec, state.settings, progress=state.out.progress())
     request = RunRequest(
         vm_name=vm_name,
         target=target,
         image=image,
+        recipe=recipe_spec,
         reports=ReportPaths(junit=junit, markdown=markdown, json=report_json),
         keep_on_failure=keep_on_failure,
         timeout=timeout,

@@ -12,15 +12,24 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from stagingvm.errors import ConfigError
+from stagingvm.errors import ConfigError, InvalidInputError
+from stagingvm.names import USER_RE
 from stagingvm.settings import NetworkSettings, Settings, SSHSettings, Timeouts
 
-if TYPE_CHECKING:
-    from stagingvm.config.load import Source
-
 Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one setting's value came from, for ``pr-test-vm config`` and error messages."""
+
+    kind: str  # default | derived | system file | user file | config file | environment | flag
+    detail: str | None = None  # a path (with :line), an environment variable, a flag
+
+    def __str__(self) -> str:
+        return self.kind if self.detail is None else f"{self.kind} {self.detail}"
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ KEYS: tuple[KeySpec, ...] = (
     KeySpec("accel", "str", _S.accel, "acceleration: auto (try KVM), kvm (require) or tcg",
             _one_of("auto", "kvm", "tcg")),
     KeySpec("ssh.user", "str", _SSH.user, "default user of `pr-test-vm ssh`",
-            _matches(r"[a-z_][a-z0-9_-]{0,31}", "user name")),
+            _matches(USER_RE.pattern, "user name")),
     KeySpec("ssh.key", "optional-path", _SSH.key,
             "SSH private key; unset: <data_dir>/keys/id_ed25519, made on first use"),
     KeySpec("timeouts.running", "float", _T.running, "seconds until the domain runs",
@@ -142,6 +151,19 @@ KEYS: tuple[KeySpec, ...] = (
 
 SPECS_BY_KEY: Mapping[str, KeySpec] = {spec.key: spec for spec in KEYS}
 SECTIONS = frozenset(spec.key.split(".", 1)[0] for spec in KEYS if "." in spec.key)
+
+
+def check_value(key: str, value: float | None, *, label: str | None = None) -> None:
+    """Hold *value* (None: not given) to the rule of setting *key*, e.g. a per-command
+    override of it; InvalidInputError ("LABEL: problem", *label* defaulting to *key*)."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"{label or key} must be a number, not {value!r}")
+    check = SPECS_BY_KEY[key].check
+    problem = check(value) if check is not None else None
+    if problem is not None:
+        raise InvalidInputError(f"{label or key}: {problem}")
 
 _TYPE_NAMES = {
     "str": "a string",

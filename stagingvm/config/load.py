@@ -30,24 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from stagingvm.config import keys
-from stagingvm.config.keys import KEYS, KeySpec, env_var_for
+from stagingvm.config.keys import KEYS, KeySpec, Source, env_var_for
 from stagingvm.errors import ConfigError
 from stagingvm.settings import NetworkSettings, Settings, SSHSettings, Timeouts
 
 SYSTEM_CONFIG_FILE = Path("/etc/stagingvm/config.toml")
 CONFIG_ENV_VAR = "STAGINGVM_CONFIG"
 LIBVIRT_URI_ENV_VAR = "LIBVIRT_DEFAULT_URI"
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where one setting's value came from, for ``pr-test-vm config`` and error messages."""
-
-    kind: str  # default | derived | system file | user file | config file | environment | flag
-    detail: str | None = None  # a path (with :line), an environment variable, a flag
-
-    def __str__(self) -> str:
-        return self.kind if self.detail is None else f"{self.kind} {self.detail}"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ Recipes (``recipe.py``) are frozen descriptions with a content hash; ``cache.py`
 each one once, atomically, under a host-wide lock; builders (``rootfs.py`` for debootstrap
 images, ``tiny.py`` for the kernel + initramfs guest) make a root tree that ``disk.py``
 turns into a BIOS-bootable qcow2. See docs/images.md.
+
+May import the top-level leaves and ``config``.
 """
 
 from __future__ import annotations

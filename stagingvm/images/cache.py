@@ -12,15 +12,14 @@ died.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stagingvm import locks
 from stagingvm.errors import BuildError, ConflictError, NotFoundError, StagingVMError
 from stagingvm.images.buildenv import BuildContext, require_tools
 from stagingvm.images.mounts import remove_tree
@@ -45,21 +44,13 @@ def cached_disk(recipe: Recipe, settings: Settings) -> Path | None:
     return disk if disk.is_file() else None
 
 
-@contextlib.contextmanager
-def recipe_lock(settings: Settings, name: str, progress: Progress) -> Iterator[None]:
+def recipe_lock(settings: Settings, name: str, progress: Progress) -> locks.AbstractLock:
     """Hold the host-wide build lock of recipe *name* (waiting for it if needed)."""
-    settings.locks_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.locks_dir / f"image-{name}.lock"
-    with path.open("a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            with progress.phase(f"waiting for another build of image {name!r}"):
-                fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    return locks.image_lock(
+        settings.locks_dir,
+        name,
+        waiting=lambda: progress.phase(f"waiting for another build of image {name!r}"),
+    )
 
 
 def _clean_stale(settings: Settings, name: str) -> None:
@@ -229,20 +220,12 @@ def remove_image(
         raise NotFoundError(f"no cached image {name!r}", hint="see: pr-test-vm image list")
     removed: list[Path] = []
     for info in entries:
-        lock = settings.locks_dir / f"image-{info.name}.lock"
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        with lock.open("a") as fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ConflictError(
-                    f"image {info.name!r} is being built right now",
-                    hint="wait for the build to finish, then remove it",
-                ) from None
-            try:
-                with progress.phase(f"removing {info.path.parent.name}"):
-                    remove_tree(info.path.parent)
-                removed.append(info.path.parent)
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        busy = ConflictError(
+            f"image {info.name!r} is being built right now",
+            hint="wait for the build to finish, then remove it",
+        )
+        with locks.image_lock(settings.locks_dir, info.name, timeout=0, busy=busy):
+            with progress.phase(f"removing {info.path.parent.name}"):
+                remove_tree(info.path.parent)
+            removed.append(info.path.parent)
     return removed

@@ -3,8 +3,8 @@
 The only module that runs nix. Without nix on PATH only ``build TARGET`` fails (with
 ``ToolMissingError``); ``build --image PATH`` and every other verb work without it.
 
-The steps: parse the target (``stagingvm.nixbuild.expr``), run ``nix build --json`` on the project's
-``nix/build-image.nix`` with the values as JSON, keep the full log in ``<data_dir>/logs``,
+The steps: parse the target (``stagingvm.nixbuild.expr``), run ``nix build --json`` on the
+project's ``nix/build-image.nix`` with the values as JSON, keep the full log in ``<data_dir>/logs``,
 report each derivation nix builds to the Progress object, keep a GC root
 (``<data_dir>/gcroots/NAME`` by default) so the image survives ``nix-collect-garbage``, and find
 the image through ``$out/nix-support/hydra-build-products`` rather than guessing a file name.
@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Protocol, TypeVar
 
 from stagingvm.errors import BuildError, ToolMissingError, WaitTimeoutError
 from stagingvm.names import validate_name
@@ -39,6 +39,7 @@ from stagingvm.settings import Settings
 if TYPE_CHECKING:
     from stagingvm.nixbuild.expr import Target
 
+T = TypeVar("T")
 MIN_VERSION = (2, 4)  # first release with `nix build --expr/--file` + flakes behind a flag
 LOG_TAIL_LINES = 40
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
@@ -62,10 +63,16 @@ class BuildResult:
     out_link: Path | None = None  # the GC root
 
 
-class _Importer(Protocol):
-    """What ``build_and_import`` needs of ``stagingvm.vm.manager.Manager``."""
+Imported = TypeVar("Imported", covariant=True)
 
-    def import_base(self, image: Path, name: str, *, source_key: str | None = None) -> object: ...
+
+class Importer(Protocol[Imported]):
+    """What ``import_result`` needs of ``stagingvm.vm.manager.Manager`` (whose ``import_base``
+    returns a ``BaseImage``; the type is the caller's, so this layer needs no VM import)."""
+
+    def import_base(
+        self, image: Path, name: str, *, source_key: str | None = None
+    ) -> Imported: ...
 
 
 def find_nix() -> NixTool:
@@ -142,8 +149,8 @@ def build_target(
 
 
 def import_result(
-    result: BuildResult, manager: _Importer, *, progress: Progress = NULL_PROGRESS
-) -> object:
+    result: BuildResult, manager: Importer[T], *, progress: Progress = NULL_PROGRESS
+) -> T:
     """Import a build as base volume ``result.name``, keyed by its store path.
 
     The key makes a second import of the same store path a no-op (Manager's contract).

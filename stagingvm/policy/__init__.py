@@ -1,4 +1,7 @@
-"""Policy files: what a design promises about one restricted user (TOML, ``version = 1``)."""
+"""Policy files: what a design promises about one restricted user (TOML, ``version = 1``).
+
+The built-in ones are in ``builtin/``. May import the top-level leaves and ``config``.
+"""
 
 from stagingvm.policy.loader import PolicyError, builtin_names, load_policy, parse_policy
 from stagingvm.policy.model import FAMILIES, Judge, Policy, Promise

@@ -10,7 +10,6 @@ achieves what the oracle watches for.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 POLICY_VERSION = 1
 
@@ -130,7 +129,3 @@ class Policy:
     promises: tuple[Promise, ...] = ()
     probes: ProbeSelection = field(default_factory=ProbeSelection)
     source: str = "<memory>"
-
-    @property
-    def source_path(self) -> Path | None:
-        return None if self.source.startswith(("builtin:", "<")) else Path(self.source)

@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fcntl
 import hashlib
-import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stagingvm import locks
 from stagingvm.errors import HostKeyError
 from stagingvm.names import NAME_RE
 from stagingvm.ssh.files import ensure_private_dir, write_atomic
@@ -131,16 +129,11 @@ class KnownHosts:
                 self._write(kept)
             return len(entries) - len(kept)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> locks.AbstractLock:
         ensure_private_dir(self.path.parent)
         lock_path = self.path.with_name(f".{self.path.name}.lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        what = f"the known_hosts file {self.path}"
+        return locks.file_lock(lock_path, what=what, timeout=None, mode=0o600)
 
     def _write(self, lines: list[str]) -> None:
         write_atomic(self.path, "".join(line + "\n" for line in lines).encode(), mode=0o600)

@@ -131,19 +131,35 @@ def parse_credential(entry: str) -> tuple[str, str] | None:
     return None
 
 
+XML_FIELDS: tuple[tuple[str, str, str | None], ...] = (
+    # (field of DomainSpec and of DomainFacts, XPath in the domain XML, attribute; None: text)
+    ("domain_type", ".", "type"),
+    ("name", "name", None),
+    ("memory_mib", "memory", None),  # the template says unit='MiB'; parsed in any unit
+    ("vcpus", "vcpu", None),
+    ("disk_path", "devices/disk/source", "file"),
+    ("mac", "devices/interface/mac", "address"),
+    ("network", "devices/interface/source", "network"),
+    ("console_log", "devices/serial/log", "file"),
+)
+"""One table for rendering (``render_domain``) and reading back (``parse_domain``)."""
+
+
 def render_domain(spec: DomainSpec) -> str:
     """The domain's XML from ``xml/domain.xml``."""
     if spec.domain_type not in ("kvm", "qemu"):
         raise ValueError(f"domain type must be kvm or qemu, not {spec.domain_type!r}")
     root = xmlrender.load_template("domain")
-    xmlrender.set_attrs(root, ".", type=spec.domain_type)
-    xmlrender.set_text(root, "name", spec.name)
+    for field_name, path, attr in XML_FIELDS:
+        value = str(getattr(spec, field_name))
+        if attr is None:
+            xmlrender.set_text(root, path, value)
+        else:
+            xmlrender.set_attrs(root, path, **{attr: value})
     xmlrender.set_text(root, "uuid", spec.uuid)
     metadata = xmlrender.find(root, "metadata")
     metadata.clear()
     metadata.append(spec.metadata.to_element())
-    xmlrender.set_text(root, "memory", str(spec.memory_mib))
-    xmlrender.set_text(root, "vcpu", str(spec.vcpus))
     oem = xmlrender.find(root, "sysinfo/oemStrings")
     for cred_name, value in sorted(spec.credentials.items()):
         ET.SubElement(oem, "entry").text = credential_entry(cred_name, value)
@@ -151,10 +167,6 @@ def render_domain(spec: DomainSpec) -> str:
         # Under KVM the guest may use the host CPU as is; TCG keeps QEMU's default model.
         features = list(root).index(xmlrender.find(root, "features"))
         root.insert(features + 1, ET.Element("cpu", {"mode": "host-passthrough"}))
-    xmlrender.set_attrs(root, "devices/disk/source", file=spec.disk_path)
-    xmlrender.set_attrs(root, "devices/interface/mac", address=spec.mac)
-    xmlrender.set_attrs(root, "devices/interface/source", network=spec.network)
-    xmlrender.set_attrs(root, "devices/serial/log", file=str(spec.console_log))
     return xmlrender.to_xml(root)
 
 
@@ -193,24 +205,27 @@ def _memory_mib(element: ET.Element | None) -> int:
 def parse_domain(xml: str) -> DomainFacts:
     root = xmlrender.parse(xml)
     meta_el = root.find(f"metadata/{xmlrender.ns_tag('vm')}")
-    mac = root.find("devices/interface/mac")
-    source = root.find("devices/interface/source")
-    disk = root.find("devices/disk/source")
-    log = root.find("devices/serial/log")
+    found: dict[str, str | None] = {}
+    for field_name, path, attr in XML_FIELDS:
+        element = root.find(path)
+        if element is None:
+            found[field_name] = None
+        else:
+            found[field_name] = element.text if attr is None else element.get(attr)
     credentials: dict[str, str] = {}
     for entry in root.findall("sysinfo/oemStrings/entry"):
         parsed = parse_credential(entry.text or "")
         if parsed is not None:
             credentials[parsed[0]] = parsed[1]
     return DomainFacts(
-        name=root.findtext("name", ""),
-        domain_type=root.get("type", ""),
-        memory_mib=_memory_mib(root.find("memory")),
-        vcpus=int(root.findtext("vcpu", "0") or 0),
-        mac=mac.get("address") if mac is not None else None,
-        network=source.get("network") if source is not None else None,
-        disk_path=disk.get("file") if disk is not None else None,
-        console_log=log.get("file") if log is not None else None,
+        name=found["name"] or "",
+        domain_type=found["domain_type"] or "",
+        memory_mib=_memory_mib(root.find("memory")),  # the text, scaled by its unit
+        vcpus=int(found["vcpus"] or 0),
+        mac=found["mac"],
+        network=found["network"],
+        disk_path=found["disk_path"],
+        console_log=found["console_log"],
         credentials=credentials,
         metadata=Metadata.from_element(meta_el) if meta_el is not None else None,
     )
@@ -244,16 +259,23 @@ def owned_domains(conn: libvirt.virConnect) -> list[tuple[libvirt.virDomain, Dom
 def require_owned(conn: libvirt.virConnect, name: str) -> tuple[libvirt.virDomain, DomainFacts]:
     """The stagingvm domain *name*; NotFoundError if missing or not stagingvm's."""
     dom = lookup(conn, name)
-    found = facts(dom) if dom is not None else None
-    if dom is None or found is None or found.metadata is None:
-        hint = "`pr-test-vm list` shows the VMs stagingvm manages"
-        if dom is not None:
-            raise NotFoundError(
-                f"domain {name!r} exists but is not managed by stagingvm (no stagingvm metadata)",
-                hint=hint,
-            )
-        raise NotFoundError(f"no VM named {name!r}", hint=hint)
-    return dom, found
+    if dom is None:
+        raise NotFoundError(f"no VM named {name!r}", hint=_LIST_HINT)
+    return dom, owned(dom, name)
+
+
+_LIST_HINT = "`pr-test-vm list` shows the VMs stagingvm manages"
+
+
+def owned(dom: libvirt.virDomain, name: str) -> DomainFacts:
+    """The facts of domain *dom* (named *name*); NotFoundError if it is not stagingvm's."""
+    found = facts(dom)
+    if found.metadata is None:
+        raise NotFoundError(
+            f"domain {name!r} exists but is not managed by stagingvm (no stagingvm metadata)",
+            hint=_LIST_HINT,
+        )
+    return found
 
 
 def state(dom: libvirt.virDomain) -> int:

@@ -8,6 +8,7 @@ without reaching into the facade's private parts.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,10 @@ from stagingvm.progress import Progress
 from stagingvm.settings import Settings
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt import network, storage
+from stagingvm.virt.accel.accel import resolve_accel
 from stagingvm.virt.connection import connect
 from stagingvm.vm.readiness import Probes
+from stagingvm.vm.setup import ensure_network_and_pool
 from stagingvm.vm.waits import Clock
 
 if TYPE_CHECKING:
@@ -66,22 +69,28 @@ class VMHost:
             self._conn = connect(self.settings.uri)
         return self._conn
 
-    def vm_lock(self, name: str, *, refuse_existing: bool = False) -> locks.AbstractLock:
-        check = (lambda: self.refuse_existing(name)) if refuse_existing else None
+    def vm_lock(
+        self, name: str, *, while_waiting: Callable[[], None] | None = None
+    ) -> locks.AbstractLock:
+        """VM *name*'s lock; *while_waiting* runs while another holds it (it may give up)."""
         return locks.vm_lock(
-            self.settings.locks_dir, name, timeout=self._lock_timeout, while_waiting=check
+            self.settings.locks_dir, name, timeout=self._lock_timeout, while_waiting=while_waiting
         )
 
     def host_lock(self) -> locks.AbstractLock:
         return locks.host_lock(self.settings.locks_dir, timeout=self._lock_timeout)
 
-    def refuse_existing(self, name: str) -> None:
-        if vdomain.lookup(self.conn, name) is not None:
+    def restartable(self, dom: libvirt.virDomain, name: str) -> vdomain.DomainFacts:
+        """The facts of *dom* if it is a stopped VM of stagingvm's (``start`` boots it again);
+        ConflictError if it runs or is not stagingvm's."""
+        found = vdomain.facts(dom)
+        if found.metadata is None or vdomain.state(dom) not in vdomain.DEAD_STATES:
             raise ConflictError(
                 f"a VM (libvirt domain) named {name!r} already exists",
                 hint=f"pick another name, or `pr-test-vm rebuild {name}` / "
                 f"`pr-test-vm destroy {name}` if it is stagingvm's",
             )
+        return found
 
     def accel(self) -> tuple[str, float]:
         """The domain type and the time-out factor for new guests (decided once)."""
@@ -91,20 +100,11 @@ class VMHost:
                 self._timeout_factor = decided
         factor = self._timeout_factor
         if factor is None:
-            factor = self.settings.timeouts.tcg_factor if self._domain_type == "qemu" else 1.0
+            factor = self.settings.timeouts.factor(self._domain_type)
         return self._domain_type, factor
 
     def _resolve_accel(self) -> tuple[str, float | None]:
-        """``stagingvm.virt.accel.accel.resolve_accel`` decides (it probes KVM by running a guest);
-        without that module, ``settings.accel`` maps kvm -> kvm, anything else -> qemu (TCG)."""
-        try:
-            from stagingvm.virt.accel.accel import resolve_accel  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            if self.settings.accel == "kvm":
-                return "kvm", None
-            if self.settings.accel == "auto":
-                self.progress.note("no KVM detection available: using software emulation (TCG)")
-            return "qemu", None
+        """``resolve_accel`` decides (it probes KVM by running a guest), once per host."""
         decision = resolve_accel(self.settings, self.conn, progress=self.progress)
         if decision.warning:
             self.progress.note(decision.warning)
@@ -113,17 +113,8 @@ class VMHost:
     def ensure_host(self) -> libvirt.virStoragePool:
         """Network and pool, idempotently, under the host lock; returns the pool."""
         with self.host_lock():
-            network.ensure_network(
-                self.conn,
-                self.settings.network,
-                progress=self.progress,
-                routes_path=self._routes_path,
-            )
-            storage.ensure_pool(
-                self.conn,
-                self.settings.pool_name,
-                self.settings.storage_pool,
-                progress=self.progress,
+            ensure_network_and_pool(
+                self.conn, self.settings, progress=self.progress, routes_path=self._routes_path
             )
         return storage.require_pool(self.conn, self.settings.pool_name)
 

@@ -11,15 +11,16 @@ when it fails (unless ``keep_on_failure``); ``destroy`` removes everything a sta
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Concatenate, ParamSpec, TypeVar
 
 from stagingvm import locks
 from stagingvm.errors import ConflictError, InvalidInputError, NotFoundError
-from stagingvm.names import validate_name
+from stagingvm.names import validate_name, validate_user
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.settings import Settings
+from stagingvm.ssh.keys import user_credentials
 from stagingvm.ssh.target import SSHTarget
 from stagingvm.virt import bases
 from stagingvm.virt import domain as vdomain
@@ -128,6 +129,9 @@ class Manager:
         image = Path(image)
         if not image.is_file():
             raise NotFoundError(f"image {image} does not exist or is not a file")
+        return self._import_base(image, name, source_key=source_key)
+
+    def _import_base(self, image: Path, name: str, *, source_key: str | None = None) -> BaseImage:
         host_keys = recorded_host_keys(image)
         pool = self.host.ensure_host()
         # The upload holds the import lock of *name*, not the host lock: starts go on meanwhile.
@@ -150,37 +154,57 @@ class Manager:
         name: str,
         *,
         base: str | None = None,
+        image: Path | None = None,
         wait: bool = True,
         keep_on_failure: bool = False,
         pr_ref: str | None = None,
         label: str | None = None,
         memory: int | None = None,
         vcpus: int | None = None,
+        user_keys: Sequence[str] = (),
         credentials: Mapping[str, str] | None = None,
     ) -> VMInfo:
         """Create VM *name* from base *base* (default: the base of the same name) and boot it.
 
-        A stopped VM of stagingvm's own is booted again as it is (same disk, MAC and address);
-        the creation options (base, memory, ...) apply only to a new VM.
+        *image* is imported as that base first; each of *user_keys* gets a key pair of its own
+        (``stagingvm.ssh.keys.user_credentials``). A stopped VM of stagingvm's own is booted
+        again as it is (same disk, MAC and address); the creation options apply only to a new
+        VM. Everything is validated before anything is looked up or created; then, under the
+        VM lock, the domain is looked up once: none (new VM), stagingvm's and stopped (boot it
+        again), anything else (ConflictError).
         """
-        validate_name(name)
-        base_name = validate_name(base if base is not None else name, what="base image name")
+        name = validate_name(name)
+        base_name: str = validate_name(base if base is not None else name, what="base image name")
+        users = [validate_user(user) for user in user_keys]
         vmstart.check_options(
             pr_ref=pr_ref, label=label, memory=memory, vcpus=vcpus, credentials=credentials
         )
+        if image is not None and not Path(image).is_file():
+            raise NotFoundError(f"image file {image} does not exist or is not a file")
         host = self.host
-        if vmstart.is_owned_and_stopped(host, name):
-            creating = [base, pr_ref, label, memory, vcpus, credentials or None]
-            if any(option is not None for option in creating):
-                raise ConflictError(
-                    f"VM {name} already exists (stopped); options for a new VM do not apply",
-                    hint=f"`pr-test-vm start {name}` boots it again as it is; "
-                    f"`pr-test-vm destroy {name}` first for a new one",
+
+        def refuse_while_waiting() -> None:  # a start that can only conflict fails at once
+            dom = vdomain.lookup(self.conn, name)
+            if dom is not None:
+                host.restartable(dom, name)
+
+        with host.vm_lock(name, while_waiting=refuse_while_waiting):
+            dom = vdomain.lookup(self.conn, name)
+            if dom is not None:
+                found = host.restartable(dom, name)
+                creating = [base, image, pr_ref, label, memory, vcpus, users or None]
+                if any(option is not None for option in creating) or credentials:
+                    raise ConflictError(
+                        f"VM {name} already exists (stopped); options for a new VM do not apply",
+                        hint=f"`pr-test-vm start {name}` boots it again as it is; "
+                        f"`pr-test-vm destroy {name}` first for a new one",
+                    )
+                return vmstart.start_again(
+                    host, dom, found, wait=wait, keep_on_failure=keep_on_failure
                 )
-            return vmstart.start_again(host, name, wait=wait, keep_on_failure=keep_on_failure)
-        host.refuse_existing(name)
-        with host.vm_lock(name, refuse_existing=True):
-            host.refuse_existing(name)
+            if image is not None:
+                base_name = self._import_base(Path(image).resolve(), base_name).name
+            keys = user_credentials(self.settings.keys_dir, users) if users else {}
             vm = vmstart.NewVM(
                 name=name,
                 base_name=base_name,
@@ -188,14 +212,14 @@ class Manager:
                 vcpus=vcpus or self.settings.vcpus,
                 pr_ref=pr_ref,
                 label=label,
-                credentials=dict(credentials or {}),
+                credentials={**keys, **(credentials or {})},
             )
             return vmstart.start_new(host, vm, wait=wait, keep_on_failure=keep_on_failure)
 
     @_libvirt_errors
     def stop(self, name: str, *, force: bool = False, timeout: float | None = None) -> VMInfo:
         """ACPI shutdown and wait for it (or power off at once with *force*)."""
-        validate_name(name)
+        name = validate_name(name)
         with self.host.vm_lock(name):
             dom, found = vdomain.require_owned(self.conn, name)
             if vdomain.state(dom) not in vdomain.DEAD_STATES:
@@ -208,15 +232,19 @@ class Manager:
     @_libvirt_errors
     def destroy(self, name: str) -> None:
         """Remove VM *name* and everything stagingvm made for it."""
-        validate_name(name)
+        name = validate_name(name)
         with self.host.vm_lock(name):
-            teardown.destroy_locked(self.host, name)
+            teardown.destroy_locked(self.host, name, vdomain.lookup(self.conn, name))
 
     @_libvirt_errors
     def rebuild(self, name: str, *, wait: bool = True, keep_on_failure: bool = False) -> VMInfo:
         """Destroy *name* and start it again from its base, with the same MAC and address."""
-        validate_name(name)
-        return vmstart.rebuild(self.host, name, wait=wait, keep_on_failure=keep_on_failure)
+        name = validate_name(name)
+        with self.host.vm_lock(name):
+            dom, found = vdomain.require_owned(self.conn, name)
+            return vmstart.rebuild(
+                self.host, dom, found, wait=wait, keep_on_failure=keep_on_failure
+            )
 
     # -- queries ----------------------------------------------------------------------------
 

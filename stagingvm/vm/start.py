@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stagingvm import datadir
-from stagingvm.errors import ConfigError, ConflictError, HostKeyError, InvalidInputError
+from stagingvm.config.keys import check_value
+from stagingvm.errors import ConfigError, HostKeyError, InvalidInputError
 from stagingvm.locks import unwritable_dir_hint
 from stagingvm.virt import bases, network, storage
 from stagingvm.virt import domain as vdomain
@@ -67,11 +68,13 @@ def check_options(
     vcpus: int | None,
     credentials: Mapping[str, str] | None,
 ) -> None:
-    """Refuse bad creation options before anything is looked up or created."""
+    """Refuse bad creation options before anything is looked up or created; memory and vCPUs
+    by the rule of their settings (``stagingvm.config.keys``), so a flag and a config file
+    are held to the same bounds."""
     _check_text(pr_ref, "the PR ref")
     _check_text(label, "the label")
-    _check_positive(memory, "memory (MiB)")
-    _check_positive(vcpus, "vcpus")
+    check_value("memory", memory)
+    check_value("vcpus", vcpus)
     for cred in credentials or {}:
         vdomain.credential_entry(cred, "x")  # validates the credential name
 
@@ -79,11 +82,6 @@ def check_options(
 def _check_text(value: str | None, what: str) -> None:
     if value is not None and (len(value) > MAX_TEXT or not value.isprintable()):
         raise InvalidInputError(f"{what} must be printable text of at most {MAX_TEXT} characters")
-
-
-def _check_positive(value: int | None, what: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise InvalidInputError(f"{what} must be a positive whole number, not {value!r}")
 
 
 def _make_vm_dir(data_dir: Path, vm_dir: Path) -> None:
@@ -97,41 +95,31 @@ def _make_vm_dir(data_dir: Path, vm_dir: Path) -> None:
         ) from exc
 
 
-def is_owned_and_stopped(host: VMHost, name: str) -> bool:
-    dom = vdomain.lookup(host.conn, name)
-    if dom is None:
-        return False
-    found = vdomain.facts(dom)
-    return (
-        found is not None
-        and found.metadata is not None
-        and vdomain.state(dom) in vdomain.DEAD_STATES
-    )
-
-
-def start_again(host: VMHost, name: str, *, wait: bool, keep_on_failure: bool) -> VMInfo:
-    """Boot the stopped stagingvm VM *name* again; on failure it is left shut off."""
-    with host.vm_lock(name):
-        dom, found = vdomain.require_owned(host.conn, name)
-        if vdomain.state(dom) not in vdomain.DEAD_STATES:
-            raise ConflictError(
-                f"VM {name} is already running",
-                hint=f"`pr-test-vm ssh {name}`, or `pr-test-vm rebuild {name}` for a fresh one",
-            )
-        host.ensure_host()  # after a host reboot the network may be down
-        _domain_type, factor = host.accel()
-        net = network.require(host.conn, host.settings.network.name)
-        boot(dom, host.settings.vm_dir(name) / "console.log", progress=host.progress)
-        try:
-            if wait and found.mac is not None:
-                _wait_ready(host, dom, name, mac=found.mac, net=net, factor=factor)
-        except BaseException:
-            if keep_on_failure:
-                host.progress.note(f"leaving {name} running for inspection")
-            else:
-                vdomain.power_off(dom)
-            raise
-        return info(host.conn, dom, vdomain.facts(dom), net)
+def start_again(
+    host: VMHost,
+    dom: libvirt.virDomain,
+    found: vdomain.DomainFacts,
+    *,
+    wait: bool,
+    keep_on_failure: bool,
+) -> VMInfo:
+    """Boot the stopped stagingvm VM *dom* again; on failure it is left shut off. The caller
+    holds its VM lock and made sure it is stagingvm's and stopped (``VMHost.restartable``)."""
+    name = found.name
+    host.ensure_host()  # after a host reboot the network may be down
+    _domain_type, factor = host.accel()
+    net = network.require(host.conn, host.settings.network.name)
+    boot(dom, host.settings.vm_dir(name) / "console.log", progress=host.progress)
+    try:
+        if wait and found.mac is not None:
+            _wait_ready(host, dom, name, mac=found.mac, net=net, factor=factor)
+    except BaseException:
+        if keep_on_failure:
+            host.progress.note(f"leaving {name} running for inspection")
+        else:
+            vdomain.power_off(dom)
+        raise
+    return info(host.conn, dom, vdomain.facts(dom), net)
 
 
 def start_new(host: VMHost, vm: NewVM, *, wait: bool, keep_on_failure: bool) -> VMInfo:
@@ -341,31 +329,38 @@ def _wait_ready(
         ) from exc
 
 
-def rebuild(host: VMHost, name: str, *, wait: bool, keep_on_failure: bool) -> VMInfo:
-    """Destroy *name* and start it again from its base, with the same MAC and address."""
-    with host.vm_lock(name):
-        _dom, found = vdomain.require_owned(host.conn, name)
-        meta = found.metadata
-        assert meta is not None
-        net = host.network()
-        ip = (
-            next((h.ip for h in network.dhcp_hosts(net) if h.name == name), None)
-            if net is not None
-            else None
-        )
-        # stagingvm's own key is put in afresh; other users' keys (--user-key) stay.
-        own = {ROOT_KEY_CREDENTIAL, USER_KEY_CREDENTIAL.format(user=host.settings.ssh.user)}
-        credentials = {k: v for k, v in found.credentials.items() if k not in own}
-        destroy_locked(host, name)
-        vm = NewVM(
-            name=name,
-            base_name=meta.base,
-            memory=found.memory_mib,
-            vcpus=found.vcpus,
-            pr_ref=meta.pr_ref,
-            label=meta.label,
-            credentials=credentials,
-            mac=found.mac,
-            ip=ip,
-        )
-        return start_new(host, vm, wait=wait, keep_on_failure=keep_on_failure)
+def rebuild(
+    host: VMHost,
+    dom: libvirt.virDomain,
+    found: vdomain.DomainFacts,
+    *,
+    wait: bool,
+    keep_on_failure: bool,
+) -> VMInfo:
+    """Destroy VM *dom* and start it again from its base, with the same MAC and address; the
+    caller holds its VM lock and looked it up (``vdomain.require_owned``)."""
+    name = found.name
+    meta = found.metadata
+    assert meta is not None
+    net = host.network()
+    ip = (
+        next((h.ip for h in network.dhcp_hosts(net) if h.name == name), None)
+        if net is not None
+        else None
+    )
+    # stagingvm's own key is put in afresh; other users' keys (--user-key) stay.
+    own = {ROOT_KEY_CREDENTIAL, USER_KEY_CREDENTIAL.format(user=host.settings.ssh.user)}
+    credentials = {k: v for k, v in found.credentials.items() if k not in own}
+    destroy_locked(host, name, dom)
+    vm = NewVM(
+        name=name,
+        base_name=meta.base,
+        memory=found.memory_mib,
+        vcpus=found.vcpus,
+        pr_ref=meta.pr_ref,
+        label=meta.label,
+        credentials=credentials,
+        mac=found.mac,
+        ip=ip,
+    )
+    return start_new(host, vm, wait=wait, keep_on_failure=keep_on_failure)

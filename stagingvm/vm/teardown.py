@@ -28,8 +28,7 @@ def shutdown(
     """ACPI shutdown of *dom*, waited for; the time-out scales with software emulation."""
     settings = host.settings
     if timeout is None:
-        factor = settings.timeouts.tcg_factor if found.domain_type == "qemu" else 1.0
-        timeout = settings.timeouts.shutdown * factor
+        timeout = settings.timeouts.shutdown * settings.timeouts.factor(found.domain_type)
     dom.shutdown()
     runner = PhaseRunner(
         guest_gone=lambda: None,
@@ -48,13 +47,13 @@ def shutdown(
     )
 
 
-def destroy_locked(host: VMHost, name: str) -> None:
-    """Remove VM *name* and all its leftovers; the caller holds its VM lock."""
+def destroy_locked(host: VMHost, name: str, dom: libvirt.virDomain | None) -> None:
+    """Remove VM *name* (its domain *dom*, looked up by the caller) and all its leftovers;
+    the caller holds its VM lock."""
     conn = host.conn
-    dom = vdomain.lookup(conn, name)
     base = None
     if dom is not None:
-        meta = vdomain.require_owned(conn, name)[1].metadata  # refuses foreign domains
+        meta = vdomain.owned(dom, name).metadata  # refuses foreign domains
         base = meta.base if meta is not None else None
     pool = storage.pool_lookup(conn, host.settings.pool_name)
     net = host.network()

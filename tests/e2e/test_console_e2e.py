@@ -10,24 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pty
 import secrets
-import select
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+
+from tests.e2e.ptychild import REPO, PtyChild
 
 libvirt = pytest.importorskip("libvirt")
 
 pytestmark = pytest.mark.e2e
 
 URI = os.environ.get("STAGINGVM_E2E_URI", "qemu:///system")
-REPO = Path(__file__).resolve().parents[2]
 DRIVER = """
 import json, os, sys, termios
 from stagingvm.virt.console import attach
@@ -78,37 +75,15 @@ def bios_domain(conn: object) -> Iterator[str]:
             dom.destroy()
 
 
-class Child:
-    def __init__(self, name: str) -> None:
-        pid, fd = pty.fork()
-        if pid == 0:
-            env = dict(os.environ, PYTHONPATH=str(REPO))
-            os.execve(sys.executable, [sys.executable, "-c", DRIVER, URI, name], env)
-        self.pid, self.fd, self.output = pid, fd, b""
+class Child(PtyChild):
+    """The console driver attached to domain *name*; ``finish`` gives its JSON report line."""
 
-    def read_until(self, needle: bytes, limit: float = 60.0) -> None:
-        deadline = time.monotonic() + limit
-        while needle not in self.output:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                os.kill(self.pid, 9)
-                raise AssertionError(f"{needle!r} not seen in {self.output[-400:]!r}")
-            readable, _, _ = select.select([self.fd], [], [], remaining)
-            if readable:
-                try:
-                    chunk = os.read(self.fd, 4096)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    return
-                self.output += chunk
+    def __init__(self, name: str) -> None:
+        super().__init__(DRIVER, URI, name, limit=60.0)
 
     def finish(self) -> tuple[int, str]:
-        self.read_until(b"\x00eof\x00")
-        _, status = os.waitpid(self.pid, 0)
-        os.close(self.fd)
-        report = self.output.rsplit(b"\n", 2)[-2].decode()
-        return os.waitstatus_to_exitcode(status), report
+        status = self.wait()
+        return status, self.output.rsplit(b"\n", 2)[-2].decode()
 
 
 def test_attach_shows_output_and_ctrl_bracket_leaves(bios_domain: str) -> None:

@@ -7,10 +7,6 @@ interactive parts run in a child process on a pty, as a user's terminal would dr
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +20,7 @@ from stagingvm.ssh.known_hosts import KnownHosts
 from stagingvm.ssh.target import SSHTarget
 from stagingvm.vm.manager import Manager
 from tests.e2e.harness import Run
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.e2e.ptychild import PtyChild
 
 CONSOLE_DRIVER = """
 import json, sys, termios
@@ -62,41 +57,15 @@ def ssh(target: SSHTarget) -> Iterator[GuestSSH]:
         yield connection
 
 
-class PtyChild:
+class ShellChild(PtyChild):
+    """A driver on a pty (TERM=xterm); ``finish`` gives its JSON report."""
+
     def __init__(self, code: str, *args: str) -> None:
-        pid, fd = pty.fork()
-        if pid == 0:
-            env = dict(os.environ, PYTHONPATH=str(REPO), TERM="xterm")
-            os.execve(sys.executable, [sys.executable, "-c", code, *args], env)
-        self.pid, self.fd, self.output = pid, fd, b""
-
-    def read_until(self, needle: bytes, limit: float = 120.0) -> bool:
-        deadline = time.monotonic() + limit
-        while needle not in self.output:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                os.kill(self.pid, 9)
-                raise AssertionError(f"{needle!r} not seen in {self.output[-600:]!r}")
-            readable, _, _ = select.select([self.fd], [], [], remaining)
-            if readable:
-                try:
-                    chunk = os.read(self.fd, 4096)
-                except OSError:
-                    chunk = b""
-                if not chunk:
-                    return False
-                self.output += chunk
-        return True
-
-    def write(self, data: bytes) -> None:
-        os.write(self.fd, data)
+        super().__init__(code, *args, term="xterm")
 
     def finish(self) -> tuple[int, dict[str, object]]:
-        self.read_until(b"\x00eof\x00")
-        _, status = os.waitpid(self.pid, 0)
-        os.close(self.fd)
-        report = self.output.rstrip().rsplit(b"\n", 1)[-1]
-        return os.waitstatus_to_exitcode(status), json.loads(report)
+        status = self.wait()
+        return status, json.loads(self.output.rstrip().rsplit(b"\n", 1)[-1])
 
 
 def test_host_key_was_pinned_by_start(target: SSHTarget) -> None:
@@ -155,7 +124,7 @@ def test_interactive_shell_on_a_pty(target: SSHTarget) -> None:
             "known_hosts": str(target.known_hosts),
         }
     )
-    child = PtyChild(SSH_DRIVER, spec)
+    child = ShellChild(SSH_DRIVER, spec)
     child.read_until(b"# ")
     child.write(b'echo h""i-$((6*7)); exit 3\n')
     status, report = child.finish()
@@ -165,7 +134,7 @@ def test_interactive_shell_on_a_pty(target: SSHTarget) -> None:
 
 
 def test_serial_console_attach_type_and_leave(run: Run, shared_vm: str) -> None:
-    child = PtyChild(CONSOLE_DRIVER, run.settings.uri, shared_vm)
+    child = ShellChild(CONSOLE_DRIVER, run.settings.uri, shared_vm)
     time.sleep(1.0)  # let it attach before the key press that wakes the askfirst shell
     child.write(b"\r")
     child.read_until(b"# ")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from stagingvm import locks
-from stagingvm.errors import ConflictError, InvalidInputError
+from stagingvm.errors import ConfigError, ConflictError, InvalidInputError
 
 
 def test_second_holder_times_out_with_busy(tmp_path: Path) -> None:
@@ -108,3 +110,67 @@ def test_unwritable_lock_dir_is_a_config_error(tmp_path: Path) -> None:
     ):
         pass
     assert err.value.hint
+
+
+def test_image_lock_one_try_raises_the_callers_error(tmp_path: Path) -> None:
+    busy = ConflictError("image 'x' is being built right now")
+    with locks.image_lock(tmp_path, "x"):
+        with (
+            pytest.raises(ConflictError) as err,
+            locks.image_lock(tmp_path, "x", timeout=0, busy=busy),
+        ):
+            pass
+        assert err.value is busy
+    with locks.image_lock(tmp_path, "x", timeout=0, busy=busy):  # free again: no error
+        pass
+    with pytest.raises(InvalidInputError):
+        locks.image_lock(tmp_path, "../x")
+
+
+def test_waiting_context_only_while_busy_and_no_timeout_waits(tmp_path: Path) -> None:
+    entered: list[str] = []
+
+    @contextlib.contextmanager
+    def phase() -> Iterator[None]:
+        entered.append("waiting")
+        yield
+
+    with locks.image_lock(tmp_path, "free", waiting=phase):
+        pass
+    assert entered == []
+    held = threading.Event()
+    holder = threading.Thread(target=_hold, args=(tmp_path / "image-busy.lock", held))
+    holder.start()
+    assert held.wait(10)
+    started = time.monotonic()
+    with locks.image_lock(tmp_path, "busy", waiting=phase):  # timeout None: as long as it takes
+        waited = time.monotonic() - started
+    holder.join()
+    assert entered == ["waiting"] and waited > 0
+
+
+def test_file_lock_mode_and_no_symlinks(tmp_path: Path) -> None:
+    path = tmp_path / ".known_hosts.lock"
+    with locks.file_lock(path, what="known_hosts", mode=0o600):
+        pass
+    assert path.stat().st_mode & 0o777 == 0o600
+    link = tmp_path / "link.lock"
+    link.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ConfigError), locks.file_lock(link, what="a link"):
+        pass
+
+
+def _hold(path: Path, held: threading.Event) -> None:
+    with locks.file_lock(path, what="holder"):
+        held.set()
+        time.sleep(0.5)
+
+
+def test_a_valid_name_is_checked_once() -> None:
+    from stagingvm.names import ValidName, validate_name
+
+    name = validate_name("web")
+    assert isinstance(name, ValidName) and name == "web"
+    assert validate_name(name) is name  # handed on: not checked again
+    with pytest.raises(InvalidInputError):
+        validate_name("../web")

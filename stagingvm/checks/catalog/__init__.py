@@ -1,4 +1,5 @@
-"""The whole battery, and the part of it a policy selects."""
+"""The whole battery, and the part of it a policy selects (probe families: ``docker.py``,
+``host.py``, ``sudo.py``; their shared raw-API script: ``dialstdio.py``)."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@ the host, and ways into other containers. All are fixed scripts (see ``preamble`
 
 from __future__ import annotations
 
+from stagingvm.checks.catalog.dialstdio import RAW_CREATE_AND_START
 from stagingvm.checks.model import Probe
 
 _EXEC_MARK = 'sh -c "echo $N > /tmp/mark-$ID"'
@@ -214,15 +215,8 @@ AROUND_PROBES = [
         "aw-dial-stdio",
         AROUND,
         "`docker system dial-stdio` pipes raw API requests",
-        'body=$(printf \'{"Image":"%s","Cmd":["sh","-c","%s"],"HostConfig":'
-        '{"Binds":["/:/host"],"AutoRemove":true}}\' "$IMG" "$HW")\n'
-        "name=stagingvm-p-$ID\n"
-        "{ printf 'POST /containers/create?name=%s HTTP/1.1\\r\\nHost: docker\\r\\n"
-        "Content-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n%s' "
-        '"$name" "${#body}" "$body"\n'
-        "  printf 'POST /containers/%s/start HTTP/1.1\\r\\nHost: docker\\r\\n"
-        'Content-Length: 0\\r\\nConnection: close\\r\\n\\r\\n\' "$name"; sleep $((4*TF)); } '
-        "| tdk $((12*TF)) system dial-stdio | head -c 600; sleep 1",
+        RAW_CREATE_AND_START
+        + "| tdk $((12*TF)) system dial-stdio | head -c 600; sleep 1",
         "`system dial-stdio` (allowed wherever `system *` is) connects stdin to the daemon: "
         "the raw API, as root, through an 'allowed' subcommand.",
         "Never allow `docker system *`; allow `docker system df` exactly if needed.",

@@ -3,6 +3,7 @@ the neighbouring audit rules, and the recommended helper's own argument handling
 
 from __future__ import annotations
 
+from stagingvm.checks.catalog.dialstdio import RAW_CREATE_AND_START
 from stagingvm.checks.model import Probe
 
 SUDO = "sudo-wildcards"
@@ -37,15 +38,8 @@ SUDO_PROBES = [
         "sw-system-dial-stdio",
         SUDO,
         "`sudo docker system *`: `system dial-stdio` as root",
-        'body=$(printf \'{"Image":"%s","Cmd":["sh","-c","%s"],"HostConfig":'
-        '{"Binds":["/:/host"],"AutoRemove":true}}\' "$IMG" "$HW")\n'
-        "name=stagingvm-p-$ID\n"
-        "{ printf 'POST /containers/create?name=%s HTTP/1.1\\r\\nHost: docker\\r\\n"
-        "Content-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n%s' "
-        '"$name" "${#body}" "$body"\n'
-        "  printf 'POST /containers/%s/start HTTP/1.1\\r\\nHost: docker\\r\\n"
-        'Content-Length: 0\\r\\nConnection: close\\r\\n\\r\\n\' "$name"; sleep $((4*TF)); } '
-        '| timeout -k 2 $((12*TF)) sudo -n "$D" system dial-stdio | head -c 600; sleep 1',
+        RAW_CREATE_AND_START
+        + '| timeout -k 2 $((12*TF)) sudo -n "$D" system dial-stdio | head -c 600; sleep 1',
         "`system *` includes `system dial-stdio`: a raw, root connection to the daemon.",
         "Never allow `docker system *`.",
     ),

@@ -13,6 +13,7 @@ import json
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -390,3 +391,27 @@ def test_pr_and_commit_from_github_or_gitea_event(tmp_path: Path) -> None:
         "ab12",
     )
     assert pr_and_commit({}) == (None, None)
+
+
+def test_a_recipe_is_built_inside_the_run(
+    manager: Manager, settings: Settings, image: Path, tmp_path: Path
+) -> None:
+    """`test --recipe`: the build is the run's build phase, so its failure is reported."""
+    import tests.unit.images.builders  # noqa: F401  registers unit-failing
+    from stagingvm.images.recipe import Recipe
+
+    broken = Recipe(name="unit-broken", builder="unit-failing")
+    req = RunRequest(
+        vm_name="pr42-abc1234-beef",
+        recipe=broken,
+        reports=ReportPaths(json=tmp_path / "out" / "report.json"),
+    )
+    outcome = run_test(req, settings, manager, Policy(manager))
+    assert (outcome.phase, outcome.verdict) == ("build", "error")
+    assert "build" in outcome.durations and "start" not in outcome.durations
+    doc = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert (doc["phase"], doc["verdict"]) == ("build", "error")
+    assert "exited with status 3" in doc["error"]
+    assert_gone(manager, "pr42-abc1234-beef")
+    with pytest.raises(CheckInfrastructureError, match="exactly one of"):
+        run_test(replace(req, image=image), settings, manager, Policy(manager))

@@ -133,3 +133,15 @@ def test_domain_has_the_devices_a_guest_needs() -> None:
     assert root.find("cpu") is None  # TCG keeps QEMU's default CPU
     kvm = xmlrender.parse(vdomain.render_domain(domain_spec("kvm")))
     assert kvm.find("cpu").get("mode") == "host-passthrough"
+
+
+@pytest.mark.parametrize("domain_type", ["kvm", "qemu"])
+def test_every_xml_field_reads_back_what_was_rendered(domain_type: str) -> None:
+    """One (field, XPath) table serves both ways: each field survives render -> parse."""
+    spec = domain_spec(domain_type)
+    found = vdomain.parse_domain(vdomain.render_domain(spec))
+    fields = [name for name, _path, _attr in vdomain.XML_FIELDS]
+    assert len(fields) == len(set(fields)) >= 8
+    for name in fields:
+        assert str(getattr(found, name)) == str(getattr(spec, name)), name
+    assert found.credentials == spec.credentials

@@ -404,3 +404,34 @@ def test_rebuild_uses_the_base_as_it_is_now(manager: Manager) -> None:
     overlay = storage.volume_lookup(pool, overlay_name("fresh"))
     assert overlay is not None
     assert xmlrender.parse(overlay.XMLDesc(0)).findtext("backingStore/path") == new.path()
+
+
+def test_start_checks_everything_before_it_imports_or_makes_keys(
+    manager: Manager, base: bases.BaseImage, tmp_path: Path
+) -> None:
+    """--image and --user-key are handled by the library after validation, so a bad name
+    or a bad user leaves no imported base and no key pair behind."""
+    disk = tmp_path / "disk.qcow2"
+    disk.write_bytes(b"QFI\xfb" + bytes(508))
+    pool = storage.require_pool(manager.conn, manager.settings.pool_name)
+    before = sorted(pool.listVolumes())
+    for kwargs in (
+        {"name": "Bad Name", "image": disk, "user_keys": ["ai-worker"]},
+        {"name": "fine", "image": disk, "user_keys": ["bad;user"]},
+        {"name": "fine", "image": disk, "memory": 1},
+    ):
+        with pytest.raises(InvalidInputError):
+            manager.start(wait=False, **kwargs)
+    assert sorted(pool.listVolumes()) == before
+    assert not manager.settings.keys_dir.exists() or list(manager.settings.keys_dir.iterdir()) == []
+
+
+def test_a_user_key_reaches_a_new_vm_and_a_stopped_vm_refuses_new_options(
+    manager: Manager, base: bases.BaseImage
+) -> None:
+    manager.start("keyed", base="base", wait=False, user_keys=["ai-worker"])
+    found = vdomain.facts(manager.conn.lookupByName("keyed"))
+    assert "stagingvm.authorized_keys.ai-worker" in found.credentials
+    manager.stop("keyed", force=True)
+    with pytest.raises(ConflictError, match="options for a new VM do not apply"):
+        manager.start("keyed", wait=False, user_keys=["ai-worker"])
