@@ -64,10 +64,19 @@ def _refuse(path: Path, exc: OSError) -> ConfigError:
             f"{path} is (or goes through) a symlink or not a directory: refusing to use it",
             hint="stagingvm follows no symlink below its data dir; remove the link",
         )
-    return ConfigError(
-        f"cannot use {path}: {exc.strerror}",
-        hint="run as root, or set data_dir to a directory you can write",
-    )
+    # EEXIST: a directory was wanted where a file is.
+    where = path if exc.errno == errno.EEXIST else path.parent
+    return ConfigError(f"cannot use {path}: {exc.strerror}", hint=unwritable_dir_hint(where))
+
+
+def unwritable_dir_hint(directory: Path) -> str:
+    """What to do about a directory under data_dir that could not be made or written."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory: set data_dir (--data-dir) to a directory"
+    return "run as root, or set data_dir to a directory you can write"
 
 
 def _dir_mode(root: Path, private: bool) -> int:

@@ -119,7 +119,7 @@ def _open_lock_file(path: Path, mode: int = 0o644) -> int:
     except ConfigError as exc:
         raise ConfigError(
             f"cannot open the lock file {path}: {exc}",
-            hint=exc.hint or unwritable_dir_hint(path.parent),
+            hint=exc.hint,
         ) from exc
 
 
@@ -188,15 +188,6 @@ def volume_lock_path(locks_dir: Path, volume: str) -> Path:
 def vm_lock_path(locks_dir: Path, name: str) -> Path:
     return locks_dir / f"vm-{validate_name(name)}.lock"
 
-
-def unwritable_dir_hint(directory: Path) -> str:
-    """What to do about a directory under data_dir that could not be made or written."""
-    existing = directory
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"{existing} is a file, not a directory: set data_dir (--data-dir) to a directory"
-    return "run as root, or set data_dir to a directory you can write"
 
 
 def image_lock(

@@ -146,7 +146,7 @@ def _vms(col: _Collector, now: datetime, older_than: float | None) -> None:
         with col.vm_locked(name) as free:
             if free:
                 col.found(
-                    Leftover("vm", name, reason), functools.partial(destroy_locked, col.host, name)
+                    Leftover("vm", name, reason), functools.partial(_destroy, col.host, name)
                 )
 
 
@@ -308,3 +308,7 @@ def _volumes(col: _Collector, pool: libvirt.virStoragePool) -> None:
             col.found(
                 Leftover("volume", vol, "a base volume no record names and no VM uses"), remove
             )
+
+
+def _destroy(host: VMHost, name: str) -> None:
+    destroy_locked(host, name, vdomain.lookup(host.conn, name))

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from stagingvm import datadir
 from stagingvm.config.keys import check_value
 from stagingvm.errors import ConfigError, HostKeyError, InvalidInputError
-from stagingvm.locks import unwritable_dir_hint
 from stagingvm.virt import bases, network, storage
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt.bases import BaseImage
@@ -91,7 +90,7 @@ def _make_vm_dir(data_dir: Path, vm_dir: Path) -> None:
     except ConfigError as exc:
         raise ConfigError(
             f"cannot create the VM directory {vm_dir}: {exc}",
-            hint=exc.hint or unwritable_dir_hint(vm_dir),
+            hint=exc.hint,
         ) from exc
 
 

@@ -20,6 +20,7 @@ ROOT = Path(stagingvm.__file__).resolve().parent
 LAYERS: tuple[tuple[str, ...], ...] = (
     # lowest first; a unit may import its own package and anything in a lower layer
     ("stagingvm", "errors"),
+    ("datadir",),
     ("names", "settings", "progress", "terminal"),
     ("locks",),
     ("config",),
