@@ -65,6 +65,15 @@ fi
 .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/pip install -q -e '.[test]'
 
+# No udev here, so /dev/kvm stays root-only (0600). libvirt then finds KVM "usable" when it
+# probes QEMU but not for the user it runs QEMU as, calls its capability cache stale on every
+# lookup and re-probes QEMU each time (14-17 s per `virsh domcapabilities`, minutes per
+# defineXML under load). Give it the group and mode Debian's udev rules give it; whether KVM
+# really runs guests is still decided by stagingvm's probe guest (docs/acceleration.md).
+if [ -c /dev/kvm ] && getent group kvm >/dev/null; then
+  chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+fi
+
 if [ "$want_lab" = 1 ]; then
   .venv/bin/pr-test-vm lab up
 fi
