@@ -137,6 +137,10 @@ def test_verdicts_and_exit_errors() -> None:
         raise_for_verdict(report)
     assert infra.value.exit_code == 11
     report.probes = report.probes[:2]
+    # A family whose every probe was not applicable proves nothing: not "held".
+    assert report.verdict == "inconclusive"
+    assert report.inconclusive == ["family around-wrapper: no probe ran to a judged end"]
+    report.probes = report.probes[:1]
     assert report.verdict == "held"
     raise_for_verdict(report)
     assert report.to_json()["verdict"] == "held"
