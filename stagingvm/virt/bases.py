@@ -122,7 +122,7 @@ def import_base(
     host_keys: tuple[str, ...] = (),
     progress: Progress = NULL_PROGRESS,
 ) -> BaseImage:
-    """Upload *image* (qcow2 or raw; raw is converted) as the base volume of *name*.
+    """Upload *image* (a self-contained qcow2 or raw, rewritten as a fresh qcow2) as *name*.
 
     *host_keys* (the image's SSH host keys, if known) go into the record with the volume. A
     reused import keeps the keys recorded with its volume: they describe that volume's disk.
@@ -144,11 +144,10 @@ def import_base(
     tmp_root = data_dir / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=tmp_root) as tmp:
-        upload = image
-        if facts.format == "raw":
-            upload = Path(tmp) / "base.qcow2"
-            with progress.phase(f"converting {image.name} to qcow2"):
-                qemuimg.convert_to_qcow2(image, upload)
+        # Always rewritten: the volume is a fresh qcow2 that names no other file.
+        upload = Path(tmp) / "base.qcow2"
+        with progress.phase(f"writing {image.name} as a self-contained qcow2"):
+            qemuimg.convert_to_qcow2(facts.path, facts.format, upload)
         with progress.phase(f"uploading {image.name} as base image {name}"):
             try:
                 vol = storage.upload_file(conn, pool, vol_name, upload)
