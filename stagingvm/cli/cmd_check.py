@@ -130,6 +130,7 @@ def print_report(out: Output, report: CheckReport) -> None:
     from rich.text import Text
 
     from stagingvm.checks.reports import summary_line, verdict_line
+    from stagingvm.escaping import term
 
     table = Table(title=f"restriction check of {report.vm}", show_lines=False, expand=False)
     for column, ratio in (
@@ -148,10 +149,10 @@ def print_report(out: Output, report: CheckReport) -> None:
         }[p.kept]
         table.add_row(
             "promise",
-            Text(f"{p.promise_id}"),
+            Text(term(p.promise_id)),
             p.kind,
-            Text(f"{state[0]}: {p.observed}", style=state[1]),
-            Text("; ".join(p.evidence[:2])[:300]),
+            Text(term(f"{state[0]}: {p.observed}"), style=state[1]),
+            Text(term("; ".join(p.evidence[:2])[:300])),
         )
     family = None
     for r in report.probes:
@@ -159,17 +160,17 @@ def print_report(out: Output, report: CheckReport) -> None:
             table.add_section()
             family = r.family
         table.add_row(
-            r.family,
-            r.probe_id,
-            r.expected,
-            Text(f"{r.outcome}: {r.observed}", style=_STYLE.get(str(r.outcome), "")),
-            Text("; ".join(r.evidence[:2])[:300]),
+            Text(r.family),
+            Text(r.probe_id),
+            Text(term(r.expected)),
+            Text(term(f"{r.outcome}: {r.observed}"), style=_STYLE.get(str(r.outcome), "")),
+            Text(term("; ".join(r.evidence[:2])[:300])),
         )
     console = out.stdout_console()
     console.print(table)
     for line in report.infrastructure:
         out.warn(line)
-    console.print(Text(verdict_line(report), style="bold"))
+    console.print(Text(term(verdict_line(report)), style="bold"))
     out.data(summary_line(report))
 
 
