@@ -74,6 +74,11 @@ def check(
       pr-test-vm check lab-b --family sudo-wildcards --family secrets --keep-oracles
     """
     validate_name(name)
+    from stagingvm.boundedread import check_output_path
+
+    for path, what in ((junit, "--junit"), (markdown, "--markdown")):
+        if path is not None:
+            check_output_path(path, what)
     from stagingvm.checks import access
     from stagingvm.checks.runner import raise_for_verdict
     from stagingvm.checks.vmcheck import check_vm, only_families
@@ -113,10 +118,13 @@ def _emit(
 ) -> None:
     from stagingvm.checks.reports import summary_line, to_junit, to_markdown
 
-    if junit is not None:
-        junit.write_text(to_junit(report), encoding="utf-8")
-    if markdown is not None:
-        markdown.write_text(to_markdown(report), encoding="utf-8")
+    for path, render in ((junit, to_junit), (markdown, to_markdown)):
+        if path is None:
+            continue
+        try:
+            path.write_text(render(report), encoding="utf-8")
+        except OSError as exc:  # shown; the verdict's exit code stays
+            out.error(f"could not write the report {path}: {exc}")
     if as_json:
         out.json(report.to_json())
         out.info(summary_line(report), always=True)

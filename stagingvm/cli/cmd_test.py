@@ -112,6 +112,15 @@ def test(
             "give exactly one of a TARGET to build, --image or --recipe",
             hint="example: pr-test-vm test .#lazyworkhorse --policy policy.toml",
         )
+    from stagingvm.boundedread import check_output_path
+
+    for path, what in (
+        (junit, "--junit"),
+        (markdown, "--markdown"),
+        (report_json, "--report-json"),
+    ):
+        if path is not None:
+            check_output_path(path, what)  # before anything is built: none is made later
     if image is not None and not image.is_file():
         raise NotFoundError(f"image file {image} does not exist")
     if recipe is not None:
@@ -151,6 +160,8 @@ def test(
         )
     for path in outcome.reports:
         state.out.info(f"report: {path}")
+    for problem in outcome.report_errors:
+        state.out.error(problem)  # the verdict's exit code stays
     if json_out:
         state.out.json(outcome.to_json())
     outcome.raise_for_verdict()
