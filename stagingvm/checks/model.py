@@ -121,8 +121,9 @@ class CheckReport:
     """Everything one check found. Filled in as results arrive, so nothing is lost."""
 
     vm: str
-    policy: str
+    policy: str  # the policy's source: builtin:NAME, a file path, or "git REF:PATH"
     user: str
+    policy_sha256: str = ""
     promises: list[PromiseResult] = field(default_factory=list)
     probes: list[ProbeResult] = field(default_factory=list)
     infrastructure: list[str] = field(default_factory=list)
@@ -191,6 +192,7 @@ class CheckReport:
         return {
             "vm": self.vm,
             "policy": self.policy,
+            "policy_sha256": self.policy_sha256,
             "user": self.user,
             "verdict": self.verdict,
             "passed": passed,

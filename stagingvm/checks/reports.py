@@ -40,6 +40,9 @@ def to_junit(report: CheckReport) -> str:
     _, failed = report.counts()
     suites = ET.Element("testsuites", name=f"stagingvm check {report.vm}")
     promises = ET.SubElement(suites, "testsuite", name="promises")
+    props = ET.SubElement(promises, "properties")
+    ET.SubElement(props, "property", name="policy", value=xml_text(report.policy))
+    ET.SubElement(props, "property", name="policy.sha256", value=report.policy_sha256)
     for p in report.promises:
         case = ET.SubElement(promises, "testcase", classname=f"promise.{p.kind}", name=p.promise_id)
         if p.kept is False:
@@ -139,6 +142,10 @@ def to_markdown(report: CheckReport) -> str:
         f" ({len(report.probes)} probes, {len(report.promises)} promises)"
     )
     out.append("")
+    out += [
+        f"Policy: {md_code(report.policy)}, sha256 {md_code(report.policy_sha256 or 'unknown')}",
+        "",
+    ]
     if report.infrastructure:
         out += ["**Could not check:**", ""]
         out += [f"- {_cell(i, 300)}" for i in report.infrastructure]

@@ -157,7 +157,9 @@ def run_check(
     """
     started = time.monotonic()
     if report is None:
-        report = CheckReport(vm=vm, policy=policy.source, user=policy.user.name)
+        report = CheckReport(
+            vm=vm, policy=policy.source, user=policy.user.name, policy_sha256=policy.sha256
+        )
     session = _Session(policy, root, user, RunFacts.fresh(), progress, on_result, timeout_factor)
     try:
         _run(session, report)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from stagingvm.cli.policyopts import PolicyRef, load_chosen_policy
 from stagingvm.cli.state import cli_state
 from stagingvm.names import validate_name
 
@@ -35,6 +36,7 @@ def check(
     policy: Annotated[
         str, typer.Option("--policy", metavar="FILE", help="Policy file, or builtin:NAME.")
     ] = "builtin:ai-worker",
+    policy_ref: PolicyRef = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     junit: Annotated[
         Path | None, typer.Option("--junit", metavar="FILE", help="Write a JUnit XML report.")
@@ -72,6 +74,7 @@ def check(
     \b
       pr-test-vm check lab-b --policy builtin:ai-worker --junit report.xml
       pr-test-vm check lab-b --family sudo-wildcards --family secrets --keep-oracles
+      pr-test-vm check lab-b --policy-ref origin/main:ci/policy.toml
     """
     validate_name(name)
     from stagingvm.boundedread import check_output_path
@@ -82,12 +85,11 @@ def check(
     from stagingvm.checks import access
     from stagingvm.checks.runner import raise_for_verdict
     from stagingvm.checks.vmcheck import check_vm, only_families
-    from stagingvm.policy import load_policy
 
-    loaded = load_policy(policy)
+    state = cli_state(ctx)
+    loaded = load_chosen_policy(state.out, policy, policy_ref)
     if families:
         loaded = only_families(loaded, families)
-    state = cli_state(ctx)
     manager = state.manager()
     own_key = access.user_key_path(state.settings, loaded.user.name)
     if not own_key.exists():
@@ -95,7 +97,9 @@ def check(
     from stagingvm.checks.model import CheckReport
 
     # Filled in place: on Ctrl-C the reports still get what was found so far.
-    report = CheckReport(vm=name, policy=loaded.source, user=loaded.user.name)
+    report = CheckReport(
+        vm=name, policy=loaded.source, user=loaded.user.name, policy_sha256=loaded.sha256
+    )
     try:
         check_vm(
             manager,
@@ -179,6 +183,7 @@ def print_report(out: Output, report: CheckReport) -> None:
     for line in report.infrastructure:
         out.warn(line)
     console.print(Text(term(verdict_line(report)), style="bold"))
+    out.info(f"policy: {term(report.policy)} (sha256 {report.policy_sha256 or 'unknown'})")
     out.data(summary_line(report))
 
 

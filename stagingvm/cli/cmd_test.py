@@ -17,6 +17,7 @@ import typer
 
 from stagingvm.cli.ci_env import pr_and_commit
 from stagingvm.cli.nixopts import NixOptions, NixpkgsPath
+from stagingvm.cli.policyopts import PolicyRef, load_chosen_policy
 from stagingvm.cli.signals import interrupt_once
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
@@ -34,6 +35,7 @@ def test(
     policy: Annotated[
         str, typer.Option("--policy", metavar="FILE", help="Policy file, or builtin:NAME.")
     ] = "builtin:ai-worker",
+    policy_ref: PolicyRef = None,
     image: Annotated[
         Path | None,
         typer.Option("--image", metavar="PATH", help="Test this disk image instead of building."),
@@ -99,6 +101,7 @@ def test(
       pr-test-vm test .#lazyworkhorse --policy policy.toml \\
           --junit report.xml --markdown summary.md
       pr-test-vm test --recipe design-b --policy builtin:ai-worker
+      pr-test-vm test .#lazyworkhorse --policy-ref origin/main:ci/policy.toml
     """
     import secrets
 
@@ -128,9 +131,8 @@ def test(
 
         recipe_spec = get_recipe(recipe)  # an unknown recipe fails before anything is made
     # The policy loads before anything is built: a typo must not cost a 20-minute build.
-    runner = CheckPolicy.load(
-        policy, state.settings, state.manager(), progress=state.out.progress()
-    )
+    loaded = load_chosen_policy(state.out, policy, policy_ref)
+    runner = CheckPolicy(loaded, state.settings, state.manager(), progress=state.out.progress())
     env_pr, env_commit = pr_and_commit(os.environ)
     vm_name = (
         validate_name(name)

@@ -1,6 +1,12 @@
 """Policy files: what a design promises about one restricted user (TOML, ``version = 1``)."""
 
-from stagingvm.policy.loader import PolicyError, builtin_names, load_policy, parse_policy
+from stagingvm.policy.loader import (
+    PolicyError,
+    builtin_names,
+    load_policy,
+    load_policy_ref,
+    parse_policy,
+)
 from stagingvm.policy.model import FAMILIES, Judge, Policy, Promise
 
 __all__ = [
@@ -11,5 +17,6 @@ __all__ = [
     "Promise",
     "builtin_names",
     "load_policy",
+    "load_policy_ref",
     "parse_policy",
 ]

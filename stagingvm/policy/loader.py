@@ -7,6 +7,8 @@ that loads is a policy the battery can run as written; nothing is silently ignor
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import re
 import string
@@ -82,7 +84,25 @@ def parse_policy(text: str, *, source: str = "<string>") -> model.Policy:
             line=int(match.group(1)) if match else None,
             key=None,
         ) from None
-    return _Reader(source, key_lines(text)).policy(data)
+    policy = _Reader(source, key_lines(text)).policy(data)
+    return dataclasses.replace(policy, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def load_policy_ref(spec: str, cwd: Path) -> tuple[model.Policy, str | None]:
+    """The policy at git ``REF:PATH`` (``--policy-ref``), and a note when it fell back.
+
+    When PATH does not exist at REF, the built-in ``ai-worker`` policy is used and the note
+    says so (the caller prints it; the policy's ``source`` names it for the reports).
+    """
+    from stagingvm.policy.gitref import FALLBACK, read_at_ref
+
+    found = read_at_ref(spec, cwd, POLICY_CAP)
+    if found.text is None:
+        note = f"{found.path} does not exist at {found.ref}: using the built-in policy {FALLBACK}"
+        fallback = load_policy(FALLBACK)
+        source = f"{FALLBACK} ({found.path} not at {found.ref})"
+        return dataclasses.replace(fallback, source=source), note
+    return parse_policy(found.text, source=found.source), None
 
 
 class _Reader:

@@ -129,8 +129,9 @@ class Policy:
     host: HostSpec = field(default_factory=HostSpec)
     promises: tuple[Promise, ...] = ()
     probes: ProbeSelection = field(default_factory=ProbeSelection)
-    source: str = "<memory>"
+    source: str = "<memory>"  # builtin:NAME, a file path, or "git REF:PATH"
+    sha256: str = ""  # digest of the policy's text, named in every report
 
     @property
     def source_path(self) -> Path | None:
-        return None if self.source.startswith(("builtin:", "<")) else Path(self.source)
+        return None if self.source.startswith(("builtin:", "<", "git ")) else Path(self.source)
