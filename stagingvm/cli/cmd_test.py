@@ -133,6 +133,7 @@ def test(
     # The policy loads before anything is built: a typo must not cost a 20-minute build.
     loaded = load_chosen_policy(state.out, policy, policy_ref)
     runner = CheckPolicy(loaded, state.settings, state.manager(), progress=state.out.progress())
+    state.out.info(f"policy: {loaded.source} (sha256 {loaded.sha256})")
     env_pr, env_commit = pr_and_commit(os.environ)
     vm_name = (
         validate_name(name)

@@ -27,7 +27,7 @@ PolicyRef = Annotated[
 
 
 def load_chosen_policy(out: Output, policy: str, policy_ref: str | None) -> Policy:
-    """The policy *policy* or *policy_ref* names; says where it came from and its digest."""
+    """The policy *policy* or *policy_ref* names (a fall-back is said on stderr)."""
     from stagingvm.policy import load_policy, load_policy_ref
 
     if policy_ref is None:
@@ -38,5 +38,4 @@ def load_chosen_policy(out: Output, policy: str, policy_ref: str | None) -> Poli
         loaded, note = load_policy_ref(policy_ref, Path.cwd())
         if note is not None:
             out.warn(note)
-    out.info(f"policy: {loaded.source} (sha256 {loaded.sha256})")
     return loaded
