@@ -5,6 +5,7 @@
 # so the module and the CLI cannot disagree about them. See docs/nixos.md ("Migrating").
 {
   config,
+  options,
   lib,
   pkgs,
   ...
@@ -20,6 +21,22 @@ let
   cfg = config.services.staging-vm;
   toml = pkgs.formats.toml { };
   configFile = toml.generate "stagingvm-config.toml" cfg.settings;
+
+  # virtualisation.libvirtd.qemu.ovmf.enable is a real bool option up to NixOS 25.05. From
+  # 25.11 on (nixpkgs PR #421549) QEMU's own OVMF images are always available and the
+  # sub-module is a stub whose options are `nullOr` (default null), with an assertion that
+  # fails when any of them is set. So: set it only where the option exists as a bool, asked
+  # of the options themselves rather than of a version string (which misreads "25.11pre").
+  qemuOptions = options.virtualisation.libvirtd.qemu.type.getSubOptions [ ];
+  ovmfOptions = if qemuOptions ? ovmf then qemuOptions.ovmf.type.getSubOptions [ ] else { };
+  hasOvmfOption = ovmfOptions ? enable && ovmfOptions.enable.type.name == "bool";
+
+  # null = not set: pr-test-vm then derives the range from the subnet itself (its
+  # default_dhcp_range), so the module and the CLI cannot disagree.
+  dhcpRange = lib.filterAttrs (_: v: v != null) {
+    dhcp_start = cfg.network.dhcpStart;
+    dhcp_end = cfg.network.dhcpEnd;
+  };
 in
 {
   options.services.staging-vm = {
@@ -56,14 +73,20 @@ in
         description = "Subnet of the NAT network in CIDR notation.";
       };
       dhcpStart = mkOption {
-        type = types.str;
-        default = "192.168.150.10";
-        description = "Start of the DHCP range.";
+        type = types.nullOr types.str;
+        default = null;
+        example = "192.168.150.10";
+        description = ''
+          Start of the DHCP range. Unset (null), the range follows `subnet`: from the 10th
+          address (the 2nd in a subnet of fewer than 64) to the last before the broadcast
+          address. Set both ends or neither.
+        '';
       };
       dhcpEnd = mkOption {
-        type = types.str;
-        default = "192.168.150.254";
-        description = "End of the DHCP range.";
+        type = types.nullOr types.str;
+        default = null;
+        example = "192.168.150.254";
+        description = "End of the DHCP range; see `dhcpStart`.";
       };
     };
 
@@ -103,7 +126,11 @@ in
       example = [ "gortium" ];
       description = ''
         Users who may run `pr-test-vm`: added to the `libvirtd` group (which is as good as
-        root on this host) and given access to the data directory.
+        root on this host) and given access to the data directory. Each must be a user the
+        configuration defines (`users.users.NAME`). The old module added `gortium` to
+        `libvirtd` by itself; this one adds only the users listed here. A CI runner that runs
+        as a systemd `DynamicUser` (nixpkgs' gitea-actions-runner) is no static user: give its
+        service the group instead (docs/ci.md, "The runner").
       '';
     };
 
@@ -135,9 +162,8 @@ in
         name = cfg.network.name;
         bridge = cfg.network.bridge;
         subnet = cfg.network.subnet;
-        dhcp_start = cfg.network.dhcpStart;
-        dhcp_end = cfg.network.dhcpEnd;
-      };
+      }
+      // dhcpRange;
     };
 
     environment.etc."stagingvm/config.toml".source = configFile;
@@ -149,9 +175,9 @@ in
         package = mkDefault pkgs.qemu_kvm;
         runAsRoot = mkDefault true;
         swtpm.enable = mkDefault true;
-        # nixpkgs 25.11 removed this option (OVMF images now come with QEMU).
-        ovmf = mkIf (lib.versionOlder lib.version "25.11") { enable = mkDefault true; };
-      };
+      }
+      # Not `mkIf`: a definition of a missing option fails even under `mkIf false`.
+      // lib.optionalAttrs hasOvmfOption { ovmf.enable = mkDefault true; };
       allowedBridges = [ cfg.network.bridge ];
     };
 
@@ -190,6 +216,16 @@ in
         assertion = builtins.stringLength cfg.network.bridge <= 15;
         message = "services.staging-vm.network.bridge: interface names have at most 15 characters";
       }
+      {
+        assertion = (cfg.network.dhcpStart == null) == (cfg.network.dhcpEnd == null);
+        message = "services.staging-vm.network: set both dhcpStart and dhcpEnd, or neither (then the range follows the subnet)";
+      }
     ];
+
+    warnings = lib.optional (cfg.users == [ ]) (
+      "services.staging-vm.users is empty: nobody but root can run pr-test-vm (it needs the "
+      + "libvirtd group). The old staging-vm module added gortium to libvirtd by itself; this "
+      + "one only adds the users listed, e.g. services.staging-vm.users = [ \"gortium\" ];"
+    );
   };
 }

@@ -31,7 +31,9 @@ python3Packages.buildPythonApplication {
     qemu-utils
     openssh
   ];
-  pytestFlagsArray = [ "tests/unit" ];
+  # pytestCheckHook's test selection (nixpkgs PR #386513, NixOS 25.05 and later);
+  # pytestFlagsArray throws since nixpkgs PR #513772 (2026-04-26).
+  enabledTestPaths = [ "tests/unit" ];
   pythonImportsCheck = [ "stagingvm" ];
 
   # qemu-img for image conversion. nix itself is deliberately not pinned: `build` uses the

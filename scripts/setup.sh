@@ -46,6 +46,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# Debian's nix-bin brings no build users (nix-setup-systemd would, with systemd): make the
+# usual nixbld group and users so that root's `nix build` runs, as a Nix install has them.
+if ! getent group nixbld >/dev/null; then
+  groupadd --system nixbld
+fi
+for i in 1 2 3 4; do
+  if ! getent passwd "nixbld$i" >/dev/null; then
+    useradd --system --no-create-home --home-dir /var/empty --shell /usr/sbin/nologin \
+      --gid nixbld --groups nixbld --comment "Nix build user $i" "nixbld$i"
+  fi
+done
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

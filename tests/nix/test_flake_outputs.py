@@ -50,6 +50,9 @@ def nix_eval(repo: Path, attr: str, apply: str | None = None) -> object:
         "--override-input",
         "nixpkgs",
         f"path:{repo.parent / 'fake-nixpkgs'}",
+        "--override-input",
+        "nixpkgs-previous",
+        f"path:{repo.parent / 'fake-nixpkgs'}",
         f"git+file://{repo}?dir=nix#{attr}",
     ]
     if apply is not None:
@@ -64,14 +67,18 @@ def test_package_is_built_from_the_pyproject(repo: Path) -> None:
         repo,
         "packages.x86_64-linux.stagingvm",
         "p: { inherit (p) pname version pyproject build-system propagatedBuildInputs "
-        "pytestFlagsArray pythonImportsCheck makeWrapperArgs; main = p.meta.mainProgram; }",
+        "enabledTestPaths pythonImportsCheck makeWrapperArgs; main = p.meta.mainProgram; "
+        "oldFlags = p ? pytestFlagsArray; }",
     )
     assert isinstance(pkg, dict)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert pkg["pname"] == project["name"] and pkg["version"] == project["version"]
     assert pkg["pyproject"] is True and pkg["build-system"] == ["hatchling"]
     assert pkg["propagatedBuildInputs"] == ["libvirt-python", "typer", "rich", "paramiko"]
-    assert pkg["pytestFlagsArray"] == ["tests/unit"]  # the check runs the unit tests
+    # The check runs the unit tests, selected the way pytestCheckHook takes them today
+    # (pytestFlagsArray throws in nixpkgs since PR #513772).
+    assert pkg["enabledTestPaths"] == ["tests/unit"]
+    assert pkg["oldFlags"] is False
     assert pkg["main"] == "pr-test-vm"
     assert "qemu-utils/bin" in pkg["makeWrapperArgs"][-1]
 
@@ -83,5 +90,12 @@ def test_default_package_app_and_modules(repo: Path) -> None:
     assert nix_eval(repo, "nixosModules", "builtins.attrNames") == ["default", "guest"]
     assert nix_eval(repo, "checks.x86_64-linux", "builtins.attrNames") == [
         "module-eval",
+        "module-eval-previous",
         "stagingvm",
     ]
+
+
+def test_flake_pins_the_current_stable_and_the_one_before() -> None:
+    text = (ROOT / "nix" / "flake.nix").read_text()
+    assert 'inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-26.05";' in text
+    assert 'inputs.nixpkgs-previous.url = "github:NixOS/nixpkgs/nixos-25.11";' in text

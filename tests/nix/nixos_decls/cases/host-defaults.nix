@@ -1,0 +1,2 @@
+# The module enabled and nothing else set.
+{ services.staging-vm.enable = true; }
