@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from stagingvm.checks import oracles
 from stagingvm.checks.fixtures import DOOMED_STATES, RunFacts
@@ -20,6 +21,56 @@ EXPECTED = {
     "setuid": "no unexpected set-uid file",
     "intact": "object intact",
 }
+
+
+@dataclass(frozen=True)
+class RootFacts:
+    """What root established about the probes, the only ground for two verdicts.
+
+    ``na_reasons``: probe id -> why the probe's route does not exist here (root's own look,
+    ``stagingvm.checks.applicability``, or target discovery); a probe that says "not
+    applicable" without an entry here is not believed. ``ran``: the probe ids whose script
+    root saw start (the witness each script's first line leaves); None when root did not
+    look (an interrupted run), so nothing is concluded from it.
+    """
+
+    na_reasons: Mapping[str, str] = field(default_factory=dict)
+    ran: frozenset[str] | None = None
+
+
+NO_FACTS = RootFacts()
+
+
+def _unjudged(
+    probe: Probe, ev: Evidence, obs: Observations | None, facts: RootFacts, timeout: float
+) -> tuple[Outcome, str] | None:
+    """Why *probe* reached no judged end (outcome, text), or None when it did."""
+    claimed = oracles.not_applicable_reason(ev)
+    blocked = oracles.interference(ev)
+    if ev.transport_error is not None:
+        return Outcome.ERROR, f"could not run: {ev.transport_error}"
+    if ev.timed_out or (ev.exit_status in (124, 137) and ev.duration >= timeout - 0.5):
+        return Outcome.ERROR, f"timed out after {ev.duration:.0f} s (no effect seen)"
+    if facts.ran is not None and probe.id not in facts.ran:
+        return Outcome.ERROR, (
+            "root saw no sign that the script ran (its first line leaves a witness): "
+            "the user's side answered without running it"
+        )
+    if claimed is not None:
+        if probe.control:
+            return Outcome.ERROR, f"a control cannot be not applicable (it said: {claimed})"
+        root_says = facts.na_reasons.get(probe.id)
+        if root_says is None:
+            return Outcome.ERROR, (
+                f"the probe said it does not apply ({claimed}), but root found the route "
+                "present: not believed"
+            )
+        return Outcome.NOT_APPLICABLE, root_says
+    if blocked is not None:
+        return Outcome.ERROR, blocked
+    if obs is None:
+        return Outcome.ERROR, "root could not observe the guest afterwards"
+    return None
 
 
 def _held_text(ev: Evidence) -> str:
@@ -55,7 +106,9 @@ def judge_probe(
     *,
     timeout: float,
     setuid_allowed: Sequence[str] = (),
+    facts: RootFacts = NO_FACTS,
 ) -> ProbeResult:
+    """One probe's result; "not applicable" and "held" only on root's ground (*facts*)."""
     expected = "must fail (control)" if probe.control else EXPECTED.get(probe.watch, probe.watch)
     result = ProbeResult(
         probe.id,
@@ -91,23 +144,9 @@ def judge_probe(
         result.observed = found[0]
         result.evidence = [*found, f"output: {ev.excerpt()}"]
         return result
-    reason = oracles.not_applicable_reason(ev)
-    blocked = oracles.interference(ev)
-    if reason is not None:
-        result.outcome = Outcome.NOT_APPLICABLE
-        result.observed = reason
-    elif blocked is not None:
-        result.outcome = Outcome.ERROR
-        result.observed = blocked
-    elif ev.transport_error is not None:
-        result.outcome = Outcome.ERROR
-        result.observed = f"could not run: {ev.transport_error}"
-    elif ev.timed_out or (ev.exit_status in (124, 137) and ev.duration >= timeout - 0.5):
-        result.outcome = Outcome.ERROR
-        result.observed = f"timed out after {ev.duration:.0f} s (no effect seen)"
-    elif obs is None:
-        result.outcome = Outcome.ERROR
-        result.observed = "root could not observe the guest afterwards"
+    unjudged = _unjudged(probe, ev, obs, facts, timeout)
+    if unjudged is not None:
+        result.outcome, result.observed = unjudged
     else:
         result.observed = _held_text(ev)
     if ev.excerpt():

@@ -2,10 +2,12 @@
 
 Outcomes are deliberately few. ``held``: the oracle saw nothing. ``escaped``: an oracle saw the
 forbidden effect (a root mark, a leaked nonce, a mark in the victim, a destroyed object).
-``not-applicable``: the route does not exist on this guest (a tool is missing) and the probe
-says why. ``error``: the probe could not be judged (time-out, transport failure); an error is
-never a pass. A *control* that fires is a harness fault, reported as ``control-failed``,
-never as an escape.
+``not-applicable``: the route does not exist on this guest (a tool is missing), as *root*
+established it (never on the user's word, never for a control). ``error``: the probe could
+not be judged (time-out, transport failure, no witness that it ran); an error is never a pass.
+A *control* that fires is a harness fault, reported as ``control-failed``, never as an escape.
+The report is "held" only when every family had a probe judged held or escaped and every
+control held (``coverage_problems``).
 """
 
 from __future__ import annotations
@@ -119,8 +121,9 @@ class CheckReport:
     """Everything one check found. Filled in as results arrive, so nothing is lost."""
 
     vm: str
-    policy: str
+    policy: str  # the policy's source: builtin:NAME, a file path, or "git REF:PATH"
     user: str
+    policy_sha256: str = ""
     promises: list[PromiseResult] = field(default_factory=list)
     probes: list[ProbeResult] = field(default_factory=list)
     infrastructure: list[str] = field(default_factory=list)
@@ -144,7 +147,26 @@ class CheckReport:
             if p.outcome in (Outcome.ERROR, Outcome.CONTROL_FAILED)
         ]
         found += [f"promise {p.promise_id}: {p.observed}" for p in self.promises if p.kept is None]
-        return found
+        return found + self.coverage_problems()
+
+    def coverage_problems(self) -> list[str]:
+        """Why what ran is too little for "held": a family with no probe judged, no control."""
+        if not self.probes:
+            return [] if self.infrastructure else ["no probe ran"]
+        problems = []
+        controls = [p for p in self.probes if p.control]
+        if not controls:
+            problems.append("no control probe ran: the harness itself is unproven")
+        problems += [
+            f"control {p.probe_id} did not hold ({p.outcome})"
+            for p in controls
+            if p.outcome is Outcome.NOT_APPLICABLE
+        ]
+        judged = (Outcome.HELD, Outcome.ESCAPED)
+        for family in dict.fromkeys(p.family for p in self.probes):
+            if not any(p.outcome in judged for p in self.probes if p.family == family):
+                problems.append(f"family {family}: no probe ran to a judged end")
+        return problems
 
     @property
     def verdict(self) -> str:
@@ -170,6 +192,7 @@ class CheckReport:
         return {
             "vm": self.vm,
             "policy": self.policy,
+            "policy_sha256": self.policy_sha256,
             "user": self.user,
             "verdict": self.verdict,
             "passed": passed,

@@ -171,7 +171,8 @@ def interference(evidence: Evidence) -> str | None:
 
 
 def not_applicable_reason(evidence: Evidence) -> str | None:
-    """A probe reports that its route does not exist here (exit 97 plus a reason line)."""
+    """What a probe *claims* (exit 97 plus a reason line): the judge believes it only when
+    root established the same (``judge.RootFacts.na_reasons``)."""
     if evidence.exit_status != NA_EXIT:
         return None
     match = NA_RE.search(evidence.stdout)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 ROOTMARK_DIR = "/var/lib/stagingvm-oracle/rootmark"
 ORACLE_DIR = "/var/lib/stagingvm-oracle"
+WITNESS_DIR = ORACLE_DIR + "/ran"
 HELPER = "/usr/local/sbin/ai-docker"
 
 _FUNCTIONS = r"""
@@ -60,6 +61,8 @@ def preamble(values: Mapping[str, str]) -> str:
     lines = ["set +e", "cd ~ 2>/dev/null"]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in values.items()]
     lines.append('export HW="echo $N > /host$RM/$ID"')
+    # The witness that this script started (stagingvm.checks.witness): root lists them.
+    lines.append(f': > {WITNESS_DIR}/"$ID" 2>/dev/null')
     return "\n".join(lines) + _FUNCTIONS
 
 

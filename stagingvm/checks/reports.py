@@ -7,8 +7,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from stagingvm.checks.model import CheckReport, Outcome
+from stagingvm.escaping import md_code, md_text, xml_text
 
-_MD_ESCAPE = str.maketrans({"|": "\\|", "\n": " ", "`": "'"})
 _ICON = {
     Outcome.HELD: "held",
     Outcome.ESCAPED: "**ESCAPED**",
@@ -40,16 +40,22 @@ def to_junit(report: CheckReport) -> str:
     _, failed = report.counts()
     suites = ET.Element("testsuites", name=f"stagingvm check {report.vm}")
     promises = ET.SubElement(suites, "testsuite", name="promises")
+    props = ET.SubElement(promises, "properties")
+    ET.SubElement(props, "property", name="policy", value=xml_text(report.policy))
+    ET.SubElement(props, "property", name="policy.sha256", value=report.policy_sha256)
     for p in report.promises:
         case = ET.SubElement(promises, "testcase", classname=f"promise.{p.kind}", name=p.promise_id)
         if p.kept is False:
             fail = ET.SubElement(
-                case, "failure", message=f"{p.description}: {p.observed}", type="broken-promise"
+                case,
+                "failure",
+                message=xml_text(f"{p.description}: {p.observed}"),
+                type="broken-promise",
             )
-            fail.text = "\n".join(p.evidence)
+            fail.text = xml_text("\n".join(p.evidence))
         elif p.kept is None:
-            err = ET.SubElement(case, "error", message=p.observed, type="could-not-check")
-            err.text = "\n".join(p.evidence)
+            err = ET.SubElement(case, "error", message=xml_text(p.observed), type="could-not-check")
+            err.text = xml_text("\n".join(p.evidence))
     _counts(
         promises,
         [
@@ -74,13 +80,15 @@ def to_junit(report: CheckReport) -> str:
             time=f"{r.duration:.3f}",
         )
         if r.outcome is Outcome.ESCAPED:
-            fail = ET.SubElement(case, "failure", message=f"{r.title}: {r.observed}", type="escape")
-            fail.text = "\n".join([*r.evidence, f"risk: {r.risk}", f"fix: {r.fix}"])
+            fail = ET.SubElement(
+                case, "failure", message=xml_text(f"{r.title}: {r.observed}"), type="escape"
+            )
+            fail.text = xml_text("\n".join([*r.evidence, f"risk: {r.risk}", f"fix: {r.fix}"]))
         elif r.outcome in (Outcome.ERROR, Outcome.CONTROL_FAILED):
-            err = ET.SubElement(case, "error", message=r.observed, type=str(r.outcome))
-            err.text = "\n".join(r.evidence)
+            err = ET.SubElement(case, "error", message=xml_text(r.observed), type=str(r.outcome))
+            err.text = xml_text("\n".join(r.evidence))
         elif r.outcome is Outcome.NOT_APPLICABLE:
-            ET.SubElement(case, "skipped", message=r.observed)
+            ET.SubElement(case, "skipped", message=xml_text(r.observed))
     for name, suite in families.items():
         results = [r for r in report.probes if r.family == name]
         _counts(
@@ -106,8 +114,10 @@ def to_junit(report: CheckReport) -> str:
             skipped="0",
         )
         case = ET.SubElement(infra, "testcase", classname="infrastructure", name="harness")
-        err = ET.SubElement(case, "error", message=report.infrastructure[0], type="infrastructure")
-        err.text = "\n".join(report.infrastructure)
+        err = ET.SubElement(
+            case, "error", message=xml_text(report.infrastructure[0]), type="infrastructure"
+        )
+        err.text = xml_text("\n".join(report.infrastructure))
     suites.set("tests", str(len(report.promises) + len(report.probes)))
     suites.set("failures", str(failed))
     ET.indent(suites)
@@ -120,8 +130,8 @@ def _counts(suite: ET.Element, counts: list[tuple[str, int]]) -> None:
 
 
 def _cell(text: str, limit: int = 160) -> str:
-    text = text if len(text) <= limit else text[: limit - 3] + "..."
-    return text.translate(_MD_ESCAPE)
+    """Text that may carry what the guest printed: a code span, never markup."""
+    return md_code(text, limit)
 
 
 def to_markdown(report: CheckReport) -> str:
@@ -132,6 +142,10 @@ def to_markdown(report: CheckReport) -> str:
         f" ({len(report.probes)} probes, {len(report.promises)} promises)"
     )
     out.append("")
+    out += [
+        f"Policy: {md_code(report.policy)}, sha256 {md_code(report.policy_sha256 or 'unknown')}",
+        "",
+    ]
     if report.infrastructure:
         out += ["**Could not check:**", ""]
         out += [f"- {_cell(i, 300)}" for i in report.infrastructure]
@@ -142,13 +156,13 @@ def to_markdown(report: CheckReport) -> str:
         for p in bad_promises:
             state = "broken" if p.kept is False else "unknown"
             out.append(
-                f"| promise {state} | `{p.promise_id}`: {_cell(p.description)} | "
+                f"| promise {state} | `{p.promise_id}`: {md_text(p.description)} | "
                 f"{_cell(p.observed)} | |"
             )
         for r in report.violations:
             out.append(
-                f"| escape | `{r.probe_id}` ({r.family}): {_cell(r.title)} | "
-                f"{_cell(r.observed)} | {_cell(r.fix, 120)} |"
+                f"| escape | `{r.probe_id}` ({r.family}): {md_text(r.title)} | "
+                f"{_cell(r.observed)} | {md_text(r.fix, 120)} |"
             )
         out.append("")
     out += [
@@ -162,7 +176,7 @@ def to_markdown(report: CheckReport) -> str:
         out.append(f"| promise | `{p.promise_id}` {state} | {p.kind} | {_cell(p.observed)} |")
     for r in report.probes:
         out.append(
-            f"| {r.family} | `{r.probe_id}` {_ICON[r.outcome]} | {_cell(r.expected)} | "
+            f"| {r.family} | `{r.probe_id}` {_ICON[r.outcome]} | {md_text(r.expected)} | "
             f"{_cell(r.observed)} |"
         )
     out += ["", "</details>", ""]

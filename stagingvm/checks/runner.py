@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from stagingvm.checks import accounts, catalog, fixtures, judge, oracles
+from stagingvm.checks import accounts, applicability, catalog, fixtures, judge, oracles, witness
 from stagingvm.checks.fixtures import RunFacts
 from stagingvm.checks.model import CheckReport, Evidence, Probe, PromiseResult
 from stagingvm.checks.oracles import Observations
@@ -67,6 +67,7 @@ class _Session:
         self.deny: list[Promise] = []
         self.evidence: dict[str, Evidence] = {}
         self.deny_ev: dict[tuple[str, str], Evidence] = {}
+        self.na_reasons: dict[str, str] = {}  # root's own look: probe id -> why it cannot apply
 
     def values(self, ident: str) -> dict[str, str]:
         c = self.policy.containers
@@ -156,7 +157,9 @@ def run_check(
     """
     started = time.monotonic()
     if report is None:
-        report = CheckReport(vm=vm, policy=policy.source, user=policy.user.name)
+        report = CheckReport(
+            vm=vm, policy=policy.source, user=policy.user.name, policy_sha256=policy.sha256
+        )
     session = _Session(policy, root, user, RunFacts.fresh(), progress, on_result, timeout_factor)
     try:
         _run(session, report)
@@ -195,6 +198,8 @@ def _run(s: _Session, report: CheckReport) -> None:
             )
             return
         s.run.facts = fixtures.parse_facts(ev.stdout)
+        if not _root_look(s, report):
+            return
     s.phase = "account"
     with _phase(s, report, "account", "checking the user's groups and sudo rules"):
         if not _account(s, report):
@@ -227,6 +232,10 @@ def _run(s: _Session, report: CheckReport) -> None:
             report.infrastructure.append(
                 f"collecting observations failed: {ev.transport_error or ev.excerpt(400)}"
             )
+        ran = witness.parse(s.as_root(witness.COLLECT, 120).stdout)
+        if ran is None:
+            report.infrastructure.append("root could not list which probe scripts started")
+    facts = judge.RootFacts(na_reasons=s.na_reasons, ran=ran if ran is not None else frozenset())
     for probe in probes:
         report.probes.append(
             judge.judge_probe(
@@ -236,6 +245,7 @@ def _run(s: _Session, report: CheckReport) -> None:
                 s.run,
                 timeout=s.timeout,
                 setuid_allowed=s.policy.host.setuid_allowed,
+                facts=facts,
             )
         )
     for promise in deny:
@@ -243,6 +253,20 @@ def _run(s: _Session, report: CheckReport) -> None:
         report.promises.append(judge.judge_deny(promise, attempts, obs, s.run))
     if obs is not None:
         report.infrastructure.extend(obs.errors)
+
+
+def _root_look(s: _Session, report: CheckReport) -> bool:
+    """Root makes the witness directory and looks which probes cannot apply here."""
+    body = witness.SETUP + applicability.script(s.policy.user.name, s.policy.host.docker)
+    ev = s.as_root(body, 120)
+    found = applicability.parse(ev.stdout)
+    if "WITNESS-SETUP-OK" not in ev.stdout or found is None:
+        report.infrastructure.append(
+            f"root's look at the guest failed: {ev.transport_error or ev.excerpt(400)}"
+        )
+        return False
+    s.na_reasons = found
+    return True
 
 
 def _account(s: _Session, report: CheckReport) -> bool:

@@ -25,6 +25,7 @@ class RunOutcome:
     kept: bool = False
     destroyed: bool = False
     cleanup_errors: list[str] = field(default_factory=list)
+    report_errors: list[str] = field(default_factory=list)  # reports that could not be written
     durations: dict[str, float] = field(default_factory=dict)
     reports: list[Path] = field(default_factory=list)
     summary: str | None = None  # the check report's one-line summary, when the checks ran
@@ -57,5 +58,6 @@ class RunOutcome:
             "kept": self.kept,
             "destroyed": self.destroyed,
             "cleanup_errors": self.cleanup_errors,
+            "report_errors": self.report_errors,
             "durations": {k: round(v, 3) for k, v in self.durations.items()},
         }

@@ -97,7 +97,12 @@ class CheckPolicy:
         from stagingvm.checks.vmcheck import check_vm
 
         # Filled in place, so an interrupted run still has what it found (``partial``).
-        self._report = CheckReport(vm=vm_name, policy=self.policy.source, user=self.user)
+        self._report = CheckReport(
+            vm=vm_name,
+            policy=self.policy.source,
+            user=self.user,
+            policy_sha256=self.policy.sha256,
+        )
         # No tear-down: the VM is destroyed next, or kept with the oracles as evidence.
         report = check_vm(
             self.manager,

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stagingvm.escaping import md_block, md_text, xml_text
+
 if TYPE_CHECKING:
     from stagingvm.ci.outcome import RunOutcome
 
@@ -60,9 +62,10 @@ def _run_suite(outcome: RunOutcome) -> ET.Element:
     )
     if outcome.verdict != "passed":
         err = ET.SubElement(
-            case, "error", type=outcome.verdict, message=outcome.error or outcome.verdict
+            case, "error", type=outcome.verdict, message=xml_text(outcome.error or outcome.verdict)
         )
-        err.text = "\n".join([*(outcome.detail or []), *([outcome.hint] if outcome.hint else [])])
+        lines = [*(outcome.detail or []), *([outcome.hint] if outcome.hint else [])]
+        err.text = xml_text("\n".join(lines))
     return suite
 
 
@@ -90,7 +93,7 @@ def _run_lines(outcome: RunOutcome) -> list[str]:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return md_text(text, 500)
 
 
 def write_markdown(path: Path, outcome: RunOutcome) -> None:
@@ -104,9 +107,7 @@ def write_markdown(path: Path, outcome: RunOutcome) -> None:
         lines += [
             "<details><summary>last lines</summary>",
             "",
-            "```",
-            *outcome.detail,
-            "```",
+            *md_block(outcome.detail),
             "",
             "</details>",
             "",

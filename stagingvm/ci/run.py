@@ -19,6 +19,7 @@ import hashlib
 import signal
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -321,19 +322,28 @@ def _write_reports(paths: ReportPaths, outcome: RunOutcome, report: CheckReport 
     for path, kind in writers:
         if path is None:
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if report is not None:
-            if kind == "json":
-                report.write_json(path, run=outcome.to_json())
-            else:
-                getattr(report, f"write_{kind}")(path)
-            if kind == "markdown":
-                ci_report.append_run_markdown(path, outcome)
-            if kind == "junit" and outcome.verdict in ("interrupted", "timeout"):
-                ci_report.append_run_junit(path, outcome)
-        else:
-            ci_report.WRITERS[kind](path, outcome)
+        # No directory is created (the paths were checked before the run); a write that fails
+        # is recorded and shown, and never replaces the verdict's exit code.
+        try:
+            _write_one(path, kind, outcome, report)
+        except (OSError, ET.ParseError) as exc:
+            outcome.report_errors.append(f"could not write the {kind} report {path}: {exc}")
+            continue
         outcome.reports.append(path)
+
+
+def _write_one(path: Path, kind: str, outcome: RunOutcome, report: CheckReport | None) -> None:
+    if report is None:
+        ci_report.WRITERS[kind](path, outcome)
+        return
+    if kind == "json":
+        report.write_json(path, run=outcome.to_json())
+    else:
+        getattr(report, f"write_{kind}")(path)
+    if kind == "markdown":
+        ci_report.append_run_markdown(path, outcome)
+    if kind == "junit" and outcome.verdict in ("interrupted", "timeout"):
+        ci_report.append_run_junit(path, outcome)
 
 
 _VERDICTS = {"held": "passed", "violated": "violated"}  # anything else: no verdict

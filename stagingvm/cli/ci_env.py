@@ -7,10 +7,11 @@ file named by GITHUB_EVENT_PATH; GitLab CI is understood too.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+
+from stagingvm.boundedread import EVENT_CAP, parse_json, read_bounded
 
 _PULL_REF = re.compile(r"refs/pull/(\d+)/")
 
@@ -21,9 +22,11 @@ def pr_and_commit(env: Mapping[str, str]) -> tuple[str | None, str | None]:
     commit: str | None = None
     event_path = env.get("GITHUB_EVENT_PATH")
     if event_path:
+        # Bounded, a regular file only (a FIFO or /dev/zero is bad input, exit 2).
+        text = read_bounded(Path(event_path), EVENT_CAP, "GITHUB_EVENT_PATH event file")
         try:
-            event = json.loads(Path(event_path).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            event = parse_json(text, "GITHUB_EVENT_PATH event file")
+        except ValueError:
             event = {}
         pull = event.get("pull_request") if isinstance(event, dict) else None
         if isinstance(pull, dict):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from stagingvm.cli import complete
+from stagingvm.cli.policyopts import PolicyRef, load_chosen_policy
 from stagingvm.cli.state import cli_state
 from stagingvm.names import validate_name
 
@@ -41,6 +42,7 @@ def check(
     policy: Annotated[
         str, typer.Option("--policy", metavar="FILE", help="Policy file, or builtin:NAME.")
     ] = "builtin:ai-worker",
+    policy_ref: PolicyRef = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     junit: Annotated[
         Path | None, typer.Option("--junit", metavar="FILE", help="Write a JUnit XML report.")
@@ -89,17 +91,22 @@ def check(
       pr-test-vm check lab-b --policy builtin:ai-worker --junit report.xml
       pr-test-vm check lab-b --family sudo-wildcards --family secrets --keep-oracles
       pr-test-vm check lab-b --reset      # back to snapshot `ready`, then check
+      pr-test-vm check lab-b --policy-ref origin/main:ci/policy.toml
     """
     validate_name(name)
+    from stagingvm.boundedread import check_output_path
+
+    for path, what in ((junit, "--junit"), (markdown, "--markdown")):
+        if path is not None:
+            check_output_path(path, what)
     from stagingvm.checks import access
     from stagingvm.checks.runner import raise_for_verdict
     from stagingvm.checks.vmcheck import check_vm, only_families
-    from stagingvm.policy import load_policy
 
-    loaded = load_policy(policy)
+    state = cli_state(ctx)
+    loaded = load_chosen_policy(state.out, policy, policy_ref)
     if families:
         loaded = only_families(loaded, families)
-    state = cli_state(ctx)
     manager = state.manager()
     own_key = access.user_key_path(state.settings, loaded.user.name)
     if not own_key.exists():
@@ -111,7 +118,9 @@ def check(
 
         snapshots.revert(manager, name, snapshots.READY)
     # Filled in place: on Ctrl-C the reports still get what was found so far.
-    report = CheckReport(vm=name, policy=loaded.source, user=loaded.user.name)
+    report = CheckReport(
+        vm=name, policy=loaded.source, user=loaded.user.name, policy_sha256=loaded.sha256
+    )
     try:
         check_vm(
             manager,
@@ -134,10 +143,13 @@ def _emit(
 ) -> None:
     from stagingvm.checks.reports import summary_line, to_junit, to_markdown
 
-    if junit is not None:
-        junit.write_text(to_junit(report), encoding="utf-8")
-    if markdown is not None:
-        markdown.write_text(to_markdown(report), encoding="utf-8")
+    for path, render in ((junit, to_junit), (markdown, to_markdown)):
+        if path is None:
+            continue
+        try:
+            path.write_text(render(report), encoding="utf-8")
+        except OSError as exc:  # shown; the verdict's exit code stays
+            out.error(f"could not write the report {path}: {exc}")
     if as_json:
         out.json(report.to_json())
         out.info(summary_line(report), always=True)
@@ -151,6 +163,7 @@ def print_report(out: Output, report: CheckReport) -> None:
     from rich.text import Text
 
     from stagingvm.checks.reports import summary_line, verdict_line
+    from stagingvm.escaping import term
 
     table = Table(title=f"restriction check of {report.vm}", show_lines=False, expand=False)
     for column, ratio in (
@@ -169,10 +182,10 @@ def print_report(out: Output, report: CheckReport) -> None:
         }[p.kept]
         table.add_row(
             "promise",
-            Text(f"{p.promise_id}"),
+            Text(term(p.promise_id)),
             p.kind,
-            Text(f"{state[0]}: {p.observed}", style=state[1]),
-            Text("; ".join(p.evidence[:2])[:300]),
+            Text(term(f"{state[0]}: {p.observed}"), style=state[1]),
+            Text(term("; ".join(p.evidence[:2])[:300])),
         )
     family = None
     for r in report.probes:
@@ -180,17 +193,18 @@ def print_report(out: Output, report: CheckReport) -> None:
             table.add_section()
             family = r.family
         table.add_row(
-            r.family,
-            r.probe_id,
-            r.expected,
-            Text(f"{r.outcome}: {r.observed}", style=_STYLE.get(str(r.outcome), "")),
-            Text("; ".join(r.evidence[:2])[:300]),
+            Text(r.family),
+            Text(r.probe_id),
+            Text(term(r.expected)),
+            Text(term(f"{r.outcome}: {r.observed}"), style=_STYLE.get(str(r.outcome), "")),
+            Text(term("; ".join(r.evidence[:2])[:300])),
         )
     console = out.stdout_console()
     console.print(table)
     for line in report.infrastructure:
         out.warn(line)
-    console.print(Text(verdict_line(report), style="bold"))
+    console.print(Text(term(verdict_line(report)), style="bold"))
+    out.info(f"policy: {term(report.policy)} (sha256 {report.policy_sha256 or 'unknown'})")
     out.data(summary_line(report))
 
 

@@ -17,6 +17,7 @@ import typer
 
 from stagingvm.cli.buildopts import ImagePath, NixOptions, NixpkgsPath, RecipeName
 from stagingvm.cli.ci_env import pr_and_commit
+from stagingvm.cli.policyopts import PolicyRef, load_chosen_policy
 from stagingvm.cli.signals import interrupt_once
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import InvalidInputError, NotFoundError
@@ -34,6 +35,7 @@ def test(
     policy: Annotated[
         str, typer.Option("--policy", metavar="FILE", help="Policy file, or builtin:NAME.")
     ] = "builtin:ai-worker",
+    policy_ref: PolicyRef = None,
     image: ImagePath = None,
     recipe: RecipeName = None,
     name: Annotated[
@@ -90,6 +92,7 @@ def test(
       pr-test-vm test .#lazyworkhorse --policy policy.toml \\
           --junit report.xml --markdown summary.md
       pr-test-vm test --recipe design-b --policy builtin:ai-worker
+      pr-test-vm test .#lazyworkhorse --policy-ref origin/main:ci/policy.toml
     """
     import secrets
 
@@ -103,6 +106,15 @@ def test(
             "give exactly one of a TARGET to build, --image or --recipe",
             hint="example: pr-test-vm test .#lazyworkhorse --policy policy.toml",
         )
+    from stagingvm.boundedread import check_output_path
+
+    for path, what in (
+        (junit, "--junit"),
+        (markdown, "--markdown"),
+        (report_json, "--report-json"),
+    ):
+        if path is not None:
+            check_output_path(path, what)  # before anything is built: none is made later
     if image is not None and not image.is_file():
         raise NotFoundError(f"image file {image} does not exist")
     recipe_spec = None
@@ -111,9 +123,9 @@ def test(
 
         recipe_spec = get_recipe(recipe)  # an unknown recipe fails before anything is made
     # The policy loads before anything is built: a typo must not cost a 20-minute build.
-    runner = CheckPolicy.load(
-        policy, state.settings, state.manager(), progress=state.out.progress()
-    )
+    loaded = load_chosen_policy(state.out, policy, policy_ref)
+    runner = CheckPolicy(loaded, state.settings, state.manager(), progress=state.out.progress())
+    state.out.info(f"policy: {loaded.source} (sha256 {loaded.sha256})")
     env_pr, env_commit = pr_and_commit(os.environ)
     vm_name = (
         validate_name(name)
@@ -140,6 +152,8 @@ def test(
         )
     for path in outcome.reports:
         state.out.info(f"report: {path}")
+    for problem in outcome.report_errors:
+        state.out.error(problem)  # the verdict's exit code stays
     if json_out:
         state.out.json(outcome.to_json())
     outcome.raise_for_verdict()

@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from stagingvm.escaping import term
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.status import Status
@@ -70,8 +72,9 @@ class Output:
     def _line(self, label: str, style: str, message: str) -> None:
         from rich.text import Text
 
-        # Text, not markup: messages hold user input such as "[network]" or "a[b]".
-        self.err.print(Text.assemble((label, style), message))
+        # Text, not markup: messages hold user input such as "[network]" or "a[b]"; control
+        # characters and escape sequences (a guest's output) are shown, never interpreted.
+        self.err.print(Text.assemble((label, style), term(message, keep_newlines=True)))
 
     def error(self, message: str) -> None:
         self._line("error: ", "bold red", message)
@@ -97,7 +100,7 @@ class Output:
 
         self.err.print(Text(f"  {label}:", style="bold"))
         for line in lines:
-            self.err.print(Text(f"    | {line}"))
+            self.err.print(Text(f"    | {term(line)}"))
 
     # -- stdout: data ------------------------------------------------------------------------
     def data(self, text: str) -> None:

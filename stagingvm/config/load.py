@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stagingvm.boundedread import CONFIG_CAP, parse_toml, read_bounded
 from stagingvm.config import keys
 from stagingvm.config.keys import KEYS, KeySpec, Source, env_var_for
-from stagingvm.errors import ConfigError
+from stagingvm.errors import ConfigError, InvalidInputError
 from stagingvm.settings import NetworkSettings, Settings, SSHSettings, Timeouts
 
 SYSTEM_CONFIG_FILE = Path("/etc/stagingvm/config.toml")
@@ -168,19 +170,19 @@ def load_settings(
 
 
 def _read_file(path: Path, kind: str, *, required: bool) -> _Layer | None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         if required:
             raise ConfigError(
                 f"config file {path} does not exist",
                 hint="check the path given with --config or STAGINGVM_CONFIG",
-            ) from None
+            )
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     try:
-        data = tomllib.loads(text)
+        # Bounded, regular files only: a FIFO or /dev/zero is bad input, never a hang.
+        text = read_bounded(path, CONFIG_CAP, "config file")
+        data = parse_toml(text, f"config file {path}")
+    except InvalidInputError as exc:
+        raise ConfigError(exc.message, hint=exc.hint) from None
     except tomllib.TOMLDecodeError as exc:
         # The message carries "(at line N, column M)".
         raise ConfigError(

@@ -3,7 +3,13 @@
 The built-in ones are in ``builtin/``. May import the top-level leaves and ``config``.
 """
 
-from stagingvm.policy.loader import PolicyError, builtin_names, load_policy, parse_policy
+from stagingvm.policy.loader import (
+    PolicyError,
+    builtin_names,
+    load_policy,
+    load_policy_ref,
+    parse_policy,
+)
 from stagingvm.policy.model import FAMILIES, Judge, Policy, Promise
 
 __all__ = [
@@ -14,5 +20,6 @@ __all__ = [
     "Promise",
     "builtin_names",
     "load_policy",
+    "load_policy_ref",
     "parse_policy",
 ]

@@ -7,6 +7,9 @@ that loads is a policy the battery can run as written; nothing is silently ignor
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import os
 import re
 import string
 import tomllib
@@ -15,7 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from stagingvm.errors import ConfigError
+from stagingvm.boundedread import POLICY_CAP, parse_toml, read_bounded
+from stagingvm.errors import ConfigError, InvalidInputError
 from stagingvm.names import USER_RE
 from stagingvm.policy import model
 from stagingvm.policy.toml_lines import KeyPath, key_lines, line_of
@@ -58,18 +62,20 @@ def load_policy(source: str | Path) -> model.Policy:
         text = resources.files("stagingvm.policy.builtin").joinpath(f"{name}.toml").read_text()
         return parse_policy(text, source=text_source)
     path = Path(source)
+    if not os.path.lexists(path):
+        raise PolicyError("file not found", file=str(path), line=None, key=None)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError("file not found", file=str(path), line=None, key=None) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read: {exc}", file=str(path), line=None, key=None) from None
+        text = read_bounded(path, POLICY_CAP, "policy file")
+    except InvalidInputError as exc:
+        raise PolicyError(exc.message, file=str(path), line=None, key=None) from None
     return parse_policy(text, source=str(path))
 
 
 def parse_policy(text: str, *, source: str = "<string>") -> model.Policy:
     try:
-        data = tomllib.loads(text)
+        data = parse_toml(text, "the policy")
+    except InvalidInputError as exc:
+        raise PolicyError(exc.message, file=source, line=None, key=None) from None
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         raise PolicyError(
@@ -78,7 +84,25 @@ def parse_policy(text: str, *, source: str = "<string>") -> model.Policy:
             line=int(match.group(1)) if match else None,
             key=None,
         ) from None
-    return _Reader(source, key_lines(text)).policy(data)
+    policy = _Reader(source, key_lines(text)).policy(data)
+    return dataclasses.replace(policy, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def load_policy_ref(spec: str, cwd: Path) -> tuple[model.Policy, str | None]:
+    """The policy at git ``REF:PATH`` (``--policy-ref``), and a note when it fell back.
+
+    When PATH does not exist at REF, the built-in ``ai-worker`` policy is used and the note
+    says so (the caller prints it; the policy's ``source`` names it for the reports).
+    """
+    from stagingvm.policy.gitref import FALLBACK, read_at_ref
+
+    found = read_at_ref(spec, cwd, POLICY_CAP)
+    if found.text is None:
+        note = f"{found.path} does not exist at {found.ref}: using the built-in policy {FALLBACK}"
+        fallback = load_policy(FALLBACK)
+        source = f"{FALLBACK} ({found.path} not at {found.ref})"
+        return dataclasses.replace(fallback, source=source), note
+    return parse_policy(found.text, source=found.source), None
 
 
 class _Reader:

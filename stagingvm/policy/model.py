@@ -128,4 +128,5 @@ class Policy:
     host: HostSpec = field(default_factory=HostSpec)
     promises: tuple[Promise, ...] = ()
     probes: ProbeSelection = field(default_factory=ProbeSelection)
-    source: str = "<memory>"
+    source: str = "<memory>"  # builtin:NAME, a file path, or "git REF:PATH"
+    sha256: str = ""  # digest of the policy's text, named in every report

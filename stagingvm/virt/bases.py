@@ -159,7 +159,7 @@ def import_base(
     progress: Progress = NULL_PROGRESS,
     timeout: float = 3600.0,
 ) -> BaseImage:
-    """Upload *image* (qcow2 or raw; raw is converted) as the base volume of *name*.
+    """Upload *image* (a self-contained qcow2 or raw, rewritten as a fresh qcow2) as *name*.
 
     *host_keys* (the image's SSH host keys, if known) go into the record with the volume. A
     reused import keeps the keys recorded with its volume: they describe that volume's disk.
@@ -211,11 +211,10 @@ def _import_locked(
         _import_tmp(data_dir, name) as tmp,
     ):
         storage.delete_volume(pool, vol_name)  # a torn earlier import of the same key
-        upload = image
-        if facts.format == "raw":
-            upload = tmp / "base.qcow2"
-            with progress.phase(f"converting {image.name} to qcow2"):
-                qemuimg.convert_to_qcow2(image, upload)
+        # Always rewritten: the volume is a fresh qcow2 that names no other file.
+        upload = tmp / "base.qcow2"
+        with progress.phase(f"writing {image.name} as a self-contained qcow2"):
+            qemuimg.convert_to_qcow2(facts.path, facts.format, upload)
         with progress.phase(f"uploading {image.name} as base image {name}"):
             try:
                 vol = storage.upload_file(conn, pool, vol_name, upload)

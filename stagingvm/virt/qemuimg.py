@@ -1,8 +1,11 @@
-"""What ``qemu-img`` says about a disk image, and converting raw images to qcow2.
+"""What ``qemu-img`` says about a disk image, and rewriting images as self-contained qcow2.
 
-The format of an image the user hands us is detected, never guessed from its file name:
-a raw file that happens to start like a qcow2 header is exactly what image probing must not
-trust, so ``qemu-img info`` decides once, at import, and the format is recorded from then on.
+The format of an image the user hands us is read from its bytes by stagingvm itself
+(``stagingvm.virt.imageformat``), never probed by QEMU and never guessed from its file name:
+an image that names other files (a backing file, a qcow2 ``data-file``, vmdk extents) or a
+``json:``/protocol filename is refused before any QEMU tool opens it. Every ``qemu-img`` call
+then gets the format explicitly (``-f``), and ``qemu-img info`` must agree that nothing else
+is referenced.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stagingvm.errors import InvalidInputError, ToolMissingError
+from stagingvm.virt import imageformat
 
 SUPPORTED_FORMATS = ("qcow2", "raw")
 
@@ -24,6 +28,7 @@ class ImageFacts:
     virtual_size: int
     actual_size: int
     backing_file: str | None
+    path: Path  # resolved: the file every later step opens
 
 
 def _qemu_img() -> str:
@@ -36,11 +41,11 @@ def _qemu_img() -> str:
 
 
 def inspect(image: Path) -> ImageFacts:
-    """``qemu-img info`` of *image*; InvalidInputError for anything but a plain qcow2 or raw."""
-    if not image.is_file():
-        raise InvalidInputError(f"image {image} is not a file")
+    """Facts of *image*; InvalidInputError for anything but a self-contained qcow2 or raw."""
+    path = imageformat.open_regular(image)
+    fmt = imageformat.detect(path)
     proc = subprocess.run(
-        [_qemu_img(), "info", "--output=json", "--", str(image)],
+        [_qemu_img(), "info", "-f", fmt, "--output=json", "--", str(path)],
         capture_output=True,
         text=True,
         check=False,
@@ -50,31 +55,33 @@ def inspect(image: Path) -> ImageFacts:
             f"qemu-img cannot read {image}: {proc.stderr.strip() or proc.returncode}"
         )
     info = json.loads(proc.stdout)
+    data = (info.get("format-specific") or {}).get("data") or {}
     facts = ImageFacts(
         format=str(info.get("format")),
         virtual_size=int(info.get("virtual-size", 0)),
         actual_size=int(info.get("actual-size", 0)),
         backing_file=info.get("full-backing-filename") or info.get("backing-filename"),
+        path=path,
     )
-    if facts.format not in SUPPORTED_FORMATS:
-        raise InvalidInputError(
-            f"image {image} is {facts.format}, not qcow2 or raw",
-            hint=f"convert it: `qemu-img convert -O qcow2 {image} OUT.qcow2`",
-        )
+    if facts.format != fmt:
+        raise InvalidInputError(f"image {image}: qemu-img reads it as {facts.format}, not {fmt}")
     if facts.backing_file:
+        raise InvalidInputError(f"image {image} has a backing file ({facts.backing_file})")
+    if data.get("data-file"):
         raise InvalidInputError(
-            f"image {image} has a backing file ({facts.backing_file})",
-            hint=f"flatten it first: `qemu-img convert -O qcow2 {image} OUT.qcow2`",
+            f"image {image} keeps its data in an external file (qcow2 data-file): not accepted"
         )
     if facts.virtual_size <= 0:
         raise InvalidInputError(f"image {image} is empty")
     return facts
 
 
-def convert_to_qcow2(source: Path, dest: Path) -> None:
-    """Write *source* (raw) as a compact qcow2 *dest*: a raw upload would send every zero."""
+def convert_to_qcow2(source: Path, fmt: str, dest: Path) -> None:
+    """Write *source* (of format *fmt*, given explicitly) as a fresh, self-contained qcow2."""
+    if fmt not in SUPPORTED_FORMATS:
+        raise InvalidInputError(f"cannot convert a {fmt} image")
     proc = subprocess.run(
-        [_qemu_img(), "convert", "-f", "raw", "-O", "qcow2", "--", str(source), str(dest)],
+        [_qemu_img(), "convert", "-f", fmt, "-O", "qcow2", "--", str(source), str(dest)],
         capture_output=True,
         text=True,
         check=False,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from stagingvm.checks import accounts, catalog, fixtures, judge, oracles
 from stagingvm.checks.fixtures import RunFacts
 from stagingvm.checks.model import CheckReport, Evidence, Outcome, Probe
@@ -70,14 +72,26 @@ def test_controls_that_fire_are_harness_faults_not_escapes() -> None:
 
 
 def test_not_applicable_timeout_and_unobserved() -> None:
-    na = judge.judge_probe(
-        PROBE,
-        ev("STAGINGVM-NA: curl is not installed\n", status=97),
-        Observations(),
-        run(),
-        timeout=25,
+    said = ev("STAGINGVM-NA: curl is not installed\n", status=97)
+    root = judge.RootFacts(na_reasons={PROBE.id: "curl is not installed (root looked)"})
+    na = judge.judge_probe(PROBE, said, Observations(), run(), timeout=25, facts=root)
+    assert (
+        na.outcome is Outcome.NOT_APPLICABLE
+        and na.observed == "curl is not installed (root looked)"
     )
-    assert na.outcome is Outcome.NOT_APPLICABLE and na.observed == "curl is not installed"
+    # The user's word alone is not believed, and a control is never not applicable.
+    alone = judge.judge_probe(PROBE, said, Observations(), run(), timeout=25)
+    assert alone.outcome is Outcome.ERROR and "not believed" in alone.observed
+    ctl = dataclasses.replace(PROBE, control=True)
+    ctl_root = judge.RootFacts(na_reasons={PROBE.id: "root says so"})
+    never = judge.judge_probe(ctl, said, Observations(), run(), timeout=25, facts=ctl_root)
+    assert never.outcome is Outcome.ERROR and "control" in never.observed
+    # No witness: the script never started, whatever it answered.
+    unseen = judge.RootFacts(ran=frozenset({"other"}))
+    quiet = judge.judge_probe(
+        PROBE, ev(stderr="denied", status=1), Observations(), run(), timeout=25, facts=unseen
+    )
+    assert quiet.outcome is Outcome.ERROR and "no sign" in quiet.observed
     slow = judge.judge_probe(PROBE, Evidence(124, "", "", 25.2), Observations(), run(), timeout=25)
     assert slow.outcome is Outcome.ERROR and "timed out" in slow.observed
     blind = judge.judge_probe(PROBE, ev(), None, run(), timeout=25)

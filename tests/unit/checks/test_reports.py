@@ -137,6 +137,45 @@ def test_verdicts_and_exit_errors() -> None:
         raise_for_verdict(report)
     assert infra.value.exit_code == 11
     report.probes = report.probes[:2]
+    # A family whose every probe was not applicable proves nothing: not "held".
+    assert report.verdict == "inconclusive"
+    assert report.inconclusive == ["family around-wrapper: no probe ran to a judged end"]
+    report.probes = report.probes[:1]
     assert report.verdict == "held"
     raise_for_verdict(report)
     assert report.to_json()["verdict"] == "held"
+
+
+HOSTILE = (
+    "</details><img src=x onerror=alert(1)> [click](http://x) | ``` `x` \x1b[31m\x07\x00\x0c"
+    "\ufffe" + "A" * 500
+)
+
+
+def _hostile() -> CheckReport:
+    report = sample()
+    report.probes[1].observed = HOSTILE
+    report.probes[1].evidence = [HOSTILE]
+    report.promises[1].observed = HOSTILE
+    report.infrastructure = [f"probe said: {HOSTILE}"]
+    return report
+
+
+def test_junit_of_hostile_guest_output_parses_back() -> None:
+    text = to_junit(_hostile())
+    root = ET.fromstring(text.split("\n", 1)[1])
+    messages = [e.get("message", "") for e in root.iter() if e.get("message")]
+    assert any("\\x1b[31m" in m and "\\x00" in m for m in messages)
+    assert all("\x1b" not in (e.text or "") for e in root.iter())
+
+
+def test_markdown_of_hostile_guest_output_stays_inside_code() -> None:
+    from markdown_it import MarkdownIt
+
+    text = to_markdown(_hostile())
+    assert "\x1b" not in text and "\x00" not in text
+    html = MarkdownIt("commonmark").enable("table").render(text)
+    assert html.count("</details>") == 1  # only the report's own
+    assert "<img" not in html and "<a " not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html  # shown, inside <code>
+    assert "more characters)" in text  # cut, with a note

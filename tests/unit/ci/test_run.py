@@ -21,7 +21,9 @@ import pytest
 
 from stagingvm.ci.run import (
     ReportPaths,
+    RunOutcome,
     RunRequest,
+    _write_reports,
     base_name_for,
     image_source_key,
     run_test,
@@ -173,6 +175,7 @@ def image(tmp_path: Path, manager: Manager) -> Path:
 
 
 def request(tmp_path: Path, image: Path, **kwargs: Any) -> RunRequest:
+    (tmp_path / "out").mkdir(exist_ok=True)  # the CLI checked it exists; none is made
     reports = ReportPaths(
         junit=tmp_path / "out" / "junit.xml",
         markdown=tmp_path / "out" / "summary.md",
@@ -366,7 +369,7 @@ def test_a_name_in_use_is_refused_before_anything_is_destroyed(
     req = request(tmp_path, image)
     with pytest.raises(InvalidInputError):
         run_test(RunRequest(vm_name="Bad Name", image=image), settings, manager, Policy(manager))
-    assert not (tmp_path / "out").exists()
+    assert not any((tmp_path / "out").iterdir())
     assert req.vm_name not in [d.name() for d in manager.conn.listAllDomains(0)]
 
 
@@ -415,3 +418,15 @@ def test_a_recipe_is_built_inside_the_run(
     assert_gone(manager, "pr42-abc1234-beef")
     with pytest.raises(CheckInfrastructureError, match="exactly one of"):
         run_test(replace(req, image=image), settings, manager, Policy(manager))
+
+
+def test_a_report_that_cannot_be_written_keeps_the_verdict(tmp_path: Path) -> None:
+    """The run's outcome stays; the write failure is recorded, no directory is made."""
+    outcome = RunOutcome(vm_name="pr42-abc1234-beef", verdict="violated", phase="report")
+    missing = tmp_path / "gone" / "junit.xml"
+    good = tmp_path / "summary.md"
+    _write_reports(ReportPaths(junit=missing, markdown=good), outcome, None)
+    assert outcome.verdict == "violated"
+    assert outcome.reports == [good] and good.exists()
+    assert len(outcome.report_errors) == 1 and "junit" in outcome.report_errors[0]
+    assert not (tmp_path / "gone").exists()

@@ -134,3 +134,14 @@ def test_list_rows_and_status_lines_come_from_the_json_document() -> None:
     assert "memory:     2048 MiB" in lines
     assert "disk:       /p/vm-pr-42.qcow2 (192.0 KiB allocated)" in lines
     assert lines[-1] == "extra:      k=1"
+
+
+def test_guest_text_reaches_the_terminal_shown_not_interpreted() -> None:
+    buffer = io.StringIO()
+    out = Output(err=Console(file=buffer, force_terminal=True, color_system="standard"))
+    out.warn("probe said: \x1b[2J\x1b]0;pwned\x07[bold]x[/bold]\x9b")
+    out.detail("last lines", ["\x1b[31mred\x1b[0m"])
+    text = buffer.getvalue()
+    assert "\x1b[2J" not in text and "\x1b]0;" not in text and "\x9b" not in text
+    assert "\\x1b[2J" in text and "\\x1b]0;pwned\\x07" in text and "[bold]x[/bold]" in text
+    assert "\\x1b[31mred" in text

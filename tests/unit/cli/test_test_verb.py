@@ -76,3 +76,48 @@ def test_setup_defines_network_and_pool_and_is_idempotent(cli: Invoke, env: dict
     second = cli(["setup"], env=env)
     assert second.exit_code == 0, second.stderr
     assert "are ready" in second.stderr and second.stdout == ""
+
+
+def test_hostile_input_files_are_clean_bad_input(
+    cli: Invoke, env: dict[str, str], tmp_path: Path
+) -> None:
+    """/dev/zero, a FIFO, a nesting bomb: exit 2 each, never a hang, a MemoryError or a trace."""
+    import os
+
+    image = tmp_path / "disk.qcow2"
+    image.write_bytes(b"x")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    bomb = tmp_path / "bomb.toml"
+    bomb.write_text("a = " + "[" * 3000 + "]" * 3000 + "\n")
+    base = ["test", "--image", str(image), "--name", "t1"]
+    cases = [
+        cli([*base, "--policy", "/dev/zero"], env=env),
+        cli([*base, "--policy", str(fifo)], env=env),
+        cli([*base, "--policy", str(bomb)], env=env),
+        cli(["--config", "/dev/zero", *base], env=env),
+        cli(base, env={**env, "STAGINGVM_CONFIG": str(fifo)}),
+        cli(["test", "--image", str(image)], env={**env, "GITHUB_EVENT_PATH": "/dev/zero"}),
+    ]
+    for result in cases:
+        assert result.exit_code == 2, result.stderr
+        assert "Traceback" not in result.stderr
+    assert "not a regular file" in cases[0].stderr
+    assert "nests" in cases[2].stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_report_paths_are_checked_before_anything_starts(
+    cli: Invoke, env: dict[str, str], tmp_path: Path
+) -> None:
+    image = tmp_path / "disk.qcow2"
+    image.write_bytes(b"x")
+    for option, path in (
+        ("--junit", tmp_path / "no" / "dir" / "x.xml"),
+        ("--markdown", tmp_path),
+        ("--report-json", tmp_path / "no" / "r.json"),
+    ):
+        result = cli(["test", "--image", str(image), "--name", "t1", option, str(path)], env=env)
+        assert result.exit_code == 2, result.stderr
+        assert option in result.stderr
+    assert not (tmp_path / "no").exists() and not (tmp_path / "data").exists()

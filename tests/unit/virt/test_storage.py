@@ -62,7 +62,7 @@ def test_raw_converts_to_a_smaller_qcow2(tmp_path: Path) -> None:
         fh.seek(1 << 20)
         fh.write(b"stagingvm" * 100)
     out = tmp_path / "out.qcow2"
-    qemuimg.convert_to_qcow2(raw, out)
+    qemuimg.convert_to_qcow2(raw, "raw", out)
     facts = qemuimg.inspect(out)
     assert facts.format == "qcow2" and facts.virtual_size == 256 << 20
     assert out.stat().st_size < 4 << 20
