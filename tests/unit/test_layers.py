@@ -20,7 +20,7 @@ ROOT = Path(stagingvm.__file__).resolve().parent
 LAYERS: tuple[tuple[str, ...], ...] = (
     # lowest first; a unit may import its own package and anything in a lower layer
     ("stagingvm", "errors"),
-    ("datadir",),
+    ("datadir", "boundedread", "escaping"),
     ("names", "settings", "progress", "terminal"),
     ("locks",),
     ("config",),

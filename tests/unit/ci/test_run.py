@@ -404,6 +404,7 @@ def test_a_recipe_is_built_inside_the_run(
     from stagingvm.images.recipe import Recipe
 
     broken = Recipe(name="unit-broken", builder="unit-failing")
+    (tmp_path / "out").mkdir()  # report directories are never made by the run
     req = RunRequest(
         vm_name="pr42-abc1234-beef",
         recipe=broken,
