@@ -13,26 +13,31 @@ always gets back.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
 import math
 import shlex
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from stagingvm.checks import accounts, applicability, catalog, fixtures, judge, oracles, witness
+from stagingvm.checks import (
+    accounts,
+    applicability,
+    catalog,
+    fixtures,
+    judge,
+    verdict,
+    witness,
+)
+from stagingvm.checks.fanout import SLACK, fan_out
 from stagingvm.checks.fixtures import RunFacts
 from stagingvm.checks.model import CheckReport, Evidence, Probe, PromiseResult
 from stagingvm.checks.oracles import Observations
 from stagingvm.checks.preamble import ROOTMARK_DIR, preamble, wrap
 from stagingvm.checks.transport import Shell, run_evidence
-from stagingvm.errors import CheckInfrastructureError, RestrictionViolatedError
 from stagingvm.policy.model import Policy, Promise
 from stagingvm.progress import NULL_PROGRESS, Progress
 
 ROOT_TIMEOUT = 600.0
-SLACK = 10.0  # client-side time-out = guest-side time-out + SLACK
 
 _DKMODE = (
     "if docker version >/dev/null 2>&1; then echo direct; "
@@ -216,7 +221,16 @@ def _run(s: _Session, report: CheckReport) -> None:
     evidence, deny_ev = s.evidence, s.deny_ev
     s.phase = "probes"
     with _phase(s, report, "probes", f"running {len(gentle)} probes and {len(deny)} refusals"):
-        _concurrently(s, gentle, deny, evidence, deny_ev)
+        fan_out(
+            s.as_user,
+            s.command,
+            gentle,
+            deny,
+            evidence,
+            deny_ev,
+            concurrency=s.policy.probes.concurrency,
+            timeout=s.timeout,
+        )
     s.phase = "destructive"
     with _phase(s, report, "destructive", f"running {len(harsh)} destructive probes"):
         for probe in harsh:
@@ -227,7 +241,7 @@ def _run(s: _Session, report: CheckReport) -> None:
         obs: Observations | None = None
         if "COLLECT-OK" in ev.stdout:
             obs = fixtures.parse_collect(ev.stdout)
-            _positive_controls(obs, s.run, report)
+            verdict.positive_controls(obs, s.run, report)
         else:
             report.infrastructure.append(
                 f"collecting observations failed: {ev.transport_error or ev.excerpt(400)}"
@@ -333,57 +347,6 @@ def _allow(s: _Session, promise: Promise) -> PromiseResult:
     return judge.judge_allow(promise, attempts, s.judge_facts(promise.id))
 
 
-def _concurrently(
-    s: _Session,
-    probes: list[Probe],
-    deny: list[Promise],
-    evidence: dict[str, Evidence],
-    deny_ev: dict[tuple[str, str], Evidence],
-) -> None:
-    jobs: dict[cf.Future[Evidence], tuple[str, str]] = {}
-    pool = cf.ThreadPoolExecutor(
-        max_workers=s.policy.probes.concurrency, thread_name_prefix="probe"
-    )
-    try:
-        for probe in probes:
-            jobs[pool.submit(s.as_user, probe.id, probe.script)] = ("probe", probe.id)
-        for promise in deny:
-            for command in promise.commands:
-                fut = pool.submit(s.as_user, promise.id, s.command(promise, command))
-                jobs[fut] = (promise.id, command)
-        overall = (s.timeout + 2 * SLACK) * (1 + len(jobs) / s.policy.probes.concurrency)
-        stored: set[cf.Future[Evidence]] = set()
-        with contextlib.suppress(cf.TimeoutError):
-            for fut in cf.as_completed(jobs, timeout=overall):  # stored as they arrive
-                _store(jobs[fut], fut.result(), evidence, deny_ev)
-                stored.add(fut)
-        for fut, key in jobs.items():
-            if fut not in stored:
-                late = (
-                    fut.result()
-                    if fut.done()
-                    else Evidence(
-                        None, "", "", overall, timed_out=True, transport_error="never returned"
-                    )
-                )
-                _store(key, late, evidence, deny_ev)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _store(
-    key: tuple[str, str],
-    ev: Evidence,
-    evidence: dict[str, Evidence],
-    deny_ev: dict[tuple[str, str], Evidence],
-) -> None:
-    kind, ident = key
-    if kind == "probe":
-        evidence[ident] = ev
-    else:
-        deny_ev[(kind, ident)] = ev
-
-
 def _judge_interrupted(s: _Session, report: CheckReport) -> None:
     """Judge what ran before an interruption, from the output alone (no observations)."""
     ran = [p for p in s.probes if p.id in s.evidence]
@@ -414,43 +377,3 @@ _DOING = {
     "destructive": "running destructive probes",
     "collect": "collecting observations",
 }
-
-
-def _positive_controls(obs: Observations, run: RunFacts, report: CheckReport) -> None:
-    """Root planted one effect per oracle; if an oracle missed its own, it is blind."""
-    checks = {
-        "root-mark oracle": bool(oracles.rootmark_findings(obs, "ctl-oracle-rootmark", run.mark)),
-        "victim oracle": bool(oracles.victim_findings(obs, "ctl-oracle-victim", run.mark)),
-        "file-sweep oracle": any(
-            u.endswith(":ctl-oracle-sweep") for u in obs.user_files_with_secrets
-        ),
-        "image oracle": bool(oracles.image_findings(obs, "ctl-oracle-image")),
-        "registry oracle": bool(oracles.registry_findings(obs, "ctl-oracle-registry")),
-    }
-    for name, seen in checks.items():
-        if not seen:
-            report.infrastructure.append(f"positive control failed: the {name} saw nothing")
-    report.infrastructure.extend(
-        f"control failed: {f}" for f in oracles.rootmark_harness_faults(obs)
-    )
-
-
-def raise_for_verdict(report: CheckReport) -> None:
-    """Raise the error matching the report's verdict (nothing when everything held)."""
-    passed, failed = report.counts()
-    if report.verdict == "violated":
-        names = [p.probe_id for p in report.violations] + [
-            p.promise_id for p in report.broken_promises
-        ]
-        raise RestrictionViolatedError(
-            f"restriction violated: {', '.join(names[:8])}{' ...' if len(names) > 8 else ''} "
-            f"({passed} passed, {failed} failed)",
-            hint="see the evidence column; `pr-test-vm help restrictions` explains each probe "
-            "and its fix",
-        )
-    if report.verdict == "inconclusive":
-        first = report.inconclusive[0]
-        raise CheckInfrastructureError(
-            f"could not check: {first}",
-            hint="the verdict is unknown; fix the guest or harness problem and run again",
-        )

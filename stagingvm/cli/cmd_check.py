@@ -100,7 +100,7 @@ def check(
         if path is not None:
             check_output_path(path, what)
     from stagingvm.checks import access
-    from stagingvm.checks.runner import raise_for_verdict
+    from stagingvm.checks.verdict import raise_for_verdict
     from stagingvm.checks.vmcheck import check_vm, only_families
 
     state = cli_state(ctx)

@@ -17,7 +17,8 @@ import pytest
 
 from stagingvm.checks import catalog
 from stagingvm.checks.fixtures import DOOMED_STATES
-from stagingvm.checks.runner import raise_for_verdict, run_check
+from stagingvm.checks.runner import run_check
+from stagingvm.checks.verdict import raise_for_verdict
 from stagingvm.errors import CheckInfrastructureError
 from stagingvm.policy import load_policy
 

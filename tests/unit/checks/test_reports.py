@@ -9,7 +9,7 @@ import pytest
 
 from stagingvm.checks.model import CheckReport, Outcome, ProbeResult, PromiseResult
 from stagingvm.checks.reports import summary_line, to_junit, to_markdown, verdict_line
-from stagingvm.checks.runner import raise_for_verdict
+from stagingvm.checks.verdict import raise_for_verdict
 from stagingvm.errors import CheckInfrastructureError, RestrictionViolatedError
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
