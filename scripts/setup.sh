@@ -58,6 +58,15 @@ for i in 1 2 3 4; do
   fi
 done
 
+# No binary cache is reachable here, and the test flakes' builders are /bin/sh, which a build
+# sandbox does not have: say both in the system's nix.conf unless it already says something.
+mkdir -p /etc/nix
+for setting in "sandbox = false" "substituters ="; do
+  key=${setting%% =*}
+  grep -qE "^[[:space:]]*${key}[[:space:]]*=" /etc/nix/nix.conf 2>/dev/null ||
+    echo "$setting" >> /etc/nix/nix.conf
+done
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
