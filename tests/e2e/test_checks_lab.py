@@ -108,6 +108,7 @@ def design_b(run: Run, conn: libvirt.virConnect, tmp_path_factory: pytest.TempPa
     image = build(run, "design-b")
     work = tmp_path_factory.mktemp("design-b")
     out = work / "reports"
+    out.mkdir()  # stagingvm makes no report directory
     name = run.vm_name("design-b-test")
     env = run.env()
     env["STAGINGVM_MEMORY"] = str(MEMORY)
@@ -247,6 +248,7 @@ def test_ctrl_c_in_the_middle_of_a_check_destroys_the_vm_and_keeps_what_was_foun
     """``pr-test-vm test --image`` on design B, interrupted while the probes run."""
     image = build(run, "design-b")
     out = tmp_path / "reports"
+    out.mkdir()  # stagingvm makes no report directory
     name = run.vm_name("design-b-int")
     env = run.env()
     env["STAGINGVM_MEMORY"] = str(MEMORY)

@@ -87,6 +87,7 @@ def test_a_full_run_reports_the_verdict_and_destroys_the_vm(
     image, origin = lab_image
     name = run.vm_name("nixci")
     out = tmp_path / "reports"
+    out.mkdir()  # stagingvm makes no report directory
     done = subprocess.run(
         [sys.executable, "-c", CLI, *cli_args(flake, name, out)],
         env=cli_env(run, image),
@@ -118,6 +119,7 @@ def test_sigint_while_the_guest_boots_still_destroys_and_reports(
     image, _ = lab_image
     name = run.vm_name("nixint")
     out = tmp_path / "reports"
+    out.mkdir()  # stagingvm makes no report directory
     proc = subprocess.Popen(
         [sys.executable, "-c", CLI, *cli_args(flake, name, out)],
         env=cli_env(run, image),
