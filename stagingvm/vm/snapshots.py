@@ -27,7 +27,7 @@ from stagingvm.virt import domain as vdomain
 from stagingvm.virt import network
 from stagingvm.virt.connection import translate
 from stagingvm.virt.xmlrender import load_template, parse, set_text, to_xml
-from stagingvm.vm.readiness import Guest, wait_until_ready
+from stagingvm.vm.start import wait_ready
 
 if TYPE_CHECKING:
     import libvirt
@@ -141,25 +141,15 @@ def _revert(manager: Manager, name: str, snapshot: str, *, wait: bool) -> None:
             dom.revertToSnapshot(snap, libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING)
         if not wait or found.mac is None:
             return
-        factor = settings.timeouts.tcg_factor if found.domain_type == "qemu" else 1.0
-        vm_dir = settings.vm_dir(name)
-        guest = Guest(
-            dom=dom,
+        net = network.lookup(host.conn, settings.network.name)
+        wait_ready(
+            host,
+            dom,
+            name,
             mac=found.mac,
-            network=network.lookup(host.conn, settings.network.name),
-            console_log=vm_dir / "console.log",
-            user=settings.ssh.user,
-            key_path=settings.ssh_key_path,
-            known_hosts=vm_dir / "known_hosts",
-            record_first_key=False,  # the key pinned when it first ran: no other
-        )
-        wait_until_ready(
-            guest,
-            timeouts=settings.timeouts,
-            factor=factor,
-            probes=host.probes,
-            clock=host.clock,
-            progress=host.progress,
+            net=net,
+            factor=settings.timeouts.factor(found.domain_type),
+            pinned=True,  # the key pinned when it first ran: no other
         )
     _set_clock(manager, name)
 

@@ -111,7 +111,7 @@ def start_again(
     boot(dom, host.settings.vm_dir(name) / "console.log", progress=host.progress)
     try:
         if wait and found.mac is not None:
-            _wait_ready(host, dom, name, mac=found.mac, net=net, factor=factor)
+            wait_ready(host, dom, name, mac=found.mac, net=net, factor=factor)
     except BaseException:
         if keep_on_failure:
             host.progress.note(f"leaving {name} running for inspection")
@@ -227,7 +227,7 @@ def _start_with(
             if reservation.exception() is None:  # waits for it
                 undo.push("remove the DHCP host entry", lambda: host.remove_dhcp(net, name))
         if wait:
-            _wait_ready(host, dom, name, mac=mac, net=net, factor=factor, seeded=seeded)
+            wait_ready(host, dom, name, mac=mac, net=net, factor=factor, seeded=seeded)
     except BaseException:
         if keep_on_failure:
             host.progress.note(f"keeping {name} for inspection: `pr-test-vm destroy {name}`")
@@ -281,7 +281,7 @@ def _define_and_boot(
     return dom
 
 
-def _wait_ready(
+def wait_ready(
     host: VMHost,
     dom: libvirt.virDomain,
     name: str,
@@ -290,11 +290,14 @@ def _wait_ready(
     net: libvirt.virNetwork,
     factor: float,
     seeded: bool = False,
+    pinned: bool = False,
 ) -> None:
     """Wait through the readiness phases (running, lease, banner, login) for VM *name*.
 
     *seeded*: its known_hosts holds the keys its image must have, and the login accepts no
     other (else the first key the guest offers is pinned, and later ones must match it).
+    *pinned*: its known_hosts already holds the key pinned when it first ran (a VM reverted to
+    a snapshot): only that key is accepted, and a refusal is not blamed on the image.
     """
     settings = host.settings
     vm_dir = settings.vm_dir(name)
@@ -306,7 +309,7 @@ def _wait_ready(
         user=settings.ssh.user,
         key_path=settings.ssh_key_path,
         known_hosts=vm_dir / "known_hosts",
-        record_first_key=not seeded,
+        record_first_key=not (seeded or pinned),
     )
     try:
         wait_until_ready(
