@@ -55,7 +55,10 @@ def judge_probe(
     *,
     timeout: float,
     setuid_allowed: Sequence[str] = (),
+    premise_absent: str | None = None,
 ) -> ProbeResult:
+    """*premise_absent*: why the probe's route does not exist here, from root's discovery
+    (``stagingvm.checks.target.plan.not_applicable``); an effect an oracle saw still wins."""
     expected = "must fail (control)" if probe.control else EXPECTED.get(probe.watch, probe.watch)
     result = ProbeResult(
         probe.id,
@@ -91,7 +94,8 @@ def judge_probe(
         result.observed = found[0]
         result.evidence = [*found, f"output: {ev.excerpt()}"]
         return result
-    reason = oracles.not_applicable_reason(ev)
+    reason = premise_absent if not probe.control else None
+    reason = reason or oracles.not_applicable_reason(ev)
     blocked = oracles.interference(ev)
     if reason is not None:
         result.outcome = Outcome.NOT_APPLICABLE

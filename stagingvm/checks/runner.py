@@ -26,6 +26,9 @@ from stagingvm.checks.fixtures import RunFacts
 from stagingvm.checks.model import CheckReport, Evidence, Probe, PromiseResult
 from stagingvm.checks.oracles import Observations
 from stagingvm.checks.preamble import ROOTMARK_DIR, preamble, wrap
+from stagingvm.checks.target import plan
+from stagingvm.checks.target.facts import TargetFacts
+from stagingvm.checks.target.run import discover
 from stagingvm.checks.transport import Shell, run_evidence
 from stagingvm.errors import CheckInfrastructureError, RestrictionViolatedError
 from stagingvm.policy.model import Policy, Promise
@@ -36,7 +39,7 @@ SLACK = 10.0  # client-side time-out = guest-side time-out + SLACK
 
 _DKMODE = (
     "if docker version >/dev/null 2>&1; then echo direct; "
-    'elif sudo -n "$D" version >/dev/null 2>&1; then echo sudo; else echo none; fi'
+    'elif sudo -n "$SD" version >/dev/null 2>&1; then echo sudo; else echo none; fi'
 )
 
 
@@ -60,6 +63,9 @@ class _Session:
         self.timeout = policy.probes.timeout * timeout_factor
         self.factor = timeout_factor
         self.root_env = fixtures.root_env(policy, run)
+        self.target: TargetFacts | None = None
+        self.target_values: dict[str, str] = {}
+        self.premise_absent: dict[str, str] = {}  # probe id -> why (root-side facts only)
         self.dkmode = "none"
         # What ran so far, kept here (not in locals) so an interrupted run can still be judged.
         self.phase = "setup"
@@ -78,7 +84,7 @@ class _Session:
             "S": c.service,
             "O": c.secret_service,
             "IMG": c.image,
-            "D": self.policy.host.docker,
+            **self.target_values,
             "REG": self.policy.host.registry,
             "DKMODE": self.dkmode,
             "TF": str(max(1, math.ceil(self.factor))),
@@ -105,7 +111,7 @@ class _Session:
             "service": c.service,
             "secret_service": c.secret_service,
             "image": c.image,
-            "docker": self.policy.host.docker,
+            "docker": self.target_values.get("SD", ""),
             "rootmark": ROOTMARK_DIR,
             "mark": self.run.mark,
             "id": ident,
@@ -185,7 +191,29 @@ def _phase(s: _Session, report: CheckReport, key: str, label: str) -> Iterator[N
         report.phases[key] = round(time.monotonic() - started, 3)
 
 
+def _discover(s: _Session, report: CheckReport) -> bool:
+    """Find the real clients, endpoints, rules and tools before anything else runs."""
+    facts = s.target = discover(s.root, s.user, s.policy, factor=s.factor)
+    override = s.policy.host.docker
+    s.target_values = plan.probe_values(facts, override)
+    s.premise_absent = plan.not_applicable(facts, override)
+    report.target = facts.to_json()
+    client = plan.real_client(facts, override)
+    s.root_env = fixtures.root_env(s.policy, s.run, client)
+    if not client:
+        report.infrastructure.append(
+            "discovery found no real docker client in the guest"
+            + (f" ({'; '.join(facts.notes)})" if facts.notes else "")
+        )
+        return False
+    return True
+
+
 def _run(s: _Session, report: CheckReport) -> None:
+    s.phase = "discover"
+    with _phase(s, report, "discover", "discovering the target (clients, sockets, sudo rules)"):
+        if not _discover(s, report):
+            return
     s.phase = "setup"
     with _phase(s, report, "setup", "setting up oracles as root"):
         ev = s.as_root(fixtures.SETUP)
@@ -200,8 +228,11 @@ def _run(s: _Session, report: CheckReport) -> None:
         if not _account(s, report):
             return
     probes = s.probes = catalog.select(s.policy)
-    gentle = [p for p in probes if not p.destructive]
-    harsh = [p for p in probes if p.destructive]
+    absent = {p.id for p in probes if p.id in s.premise_absent and not p.control}
+    gentle = [p for p in probes if not p.destructive and p.id not in absent]
+    harsh = [p for p in probes if p.destructive and p.id not in absent]
+    for ident in absent:  # never run: the route does not exist here (root's discovery)
+        s.evidence[ident] = Evidence(None, "", "", 0.0)
     s.phase = "allow"
     with _phase(s, report, "allow", "checking promised operations"):
         for promise in s.policy.promises:
@@ -236,6 +267,7 @@ def _run(s: _Session, report: CheckReport) -> None:
                 s.run,
                 timeout=s.timeout,
                 setuid_allowed=s.policy.host.setuid_allowed,
+                premise_absent=s.premise_absent.get(probe.id),
             )
         )
     for promise in deny:
@@ -276,8 +308,9 @@ def _account(s: _Session, report: CheckReport) -> bool:
     )
     ev = s.as_user("sudo-list", "sudo -n -l 2>&1", 60 * s.factor)
     rules = accounts.parse_sudo_list(ev.stdout)
-    problems = accounts.judge_sudo(rules, s.policy.sudo.allowed, s.policy.sudo.runas)
-    listed = [f"({r.runas}) {r.command}" for r in rules]
+    problems, listed = accounts.judge_sudo(
+        rules, s.policy.sudo.allowed, s.policy.sudo.runas, s.target
+    )
     report.promises.append(
         PromiseResult(
             "sudo-list",
@@ -287,7 +320,7 @@ def _account(s: _Session, report: CheckReport) -> bool:
             f"{len(problems)} rule(s) not allowed"
             if problems
             else f"{len(rules)} rule(s), all allowed",
-            problems + ([] if problems else listed),
+            problems + listed,
         )
     )
     return True
@@ -383,6 +416,7 @@ def _judge_interrupted(s: _Session, report: CheckReport) -> None:
 
 
 _DOING = {
+    "discover": "discovering the target",
     "setup": "setting up the oracles",
     "account": "checking the user's account",
     "allow": "checking promised operations",

@@ -166,6 +166,10 @@ def print_report(out: Output, report: CheckReport) -> None:
             Text("; ".join(r.evidence[:2])[:300]),
         )
     console = out.stdout_console()
+    from stagingvm.checks.target.facts import summary_lines
+
+    for line in summary_lines(report.target):
+        console.print(Text(f"target: {line}", style="dim"))
     console.print(table)
     for line in report.infrastructure:
         out.warn(line)
