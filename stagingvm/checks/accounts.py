@@ -5,6 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stagingvm.checks.target.facts import TargetFacts
 
 _RULE_RE = re.compile(r"^\s+\((?P<runas>[^)]*)\)\s+(?P<rest>.*)$")
 _TAG_RE = re.compile(r"^(?:[A-Z_]+:\s*)+")
@@ -51,21 +55,36 @@ def parse_sudo_list(output: str) -> list[SudoRule]:
 
 
 def judge_sudo(
-    rules: Sequence[SudoRule], allowed: Sequence[str], runas: Sequence[str]
-) -> list[str]:
-    """Problems with the listed rules: anything not allowed verbatim, or run as someone else."""
-    allowed_set = {" ".join(a.split()) for a in allowed}
-    problems = []
+    rules: Sequence[SudoRule],
+    allowed: Sequence[str],
+    runas: Sequence[str],
+    target: TargetFacts | None = None,
+) -> tuple[list[str], list[str]]:
+    """(problems, evidence) of the listed rules: each must run what an allowed entry runs.
+
+    Commands are compared by the file they run (root's discovery, *target*) and then by
+    their arguments, so ``/run/current-system/sw/bin/docker ps`` equals an allowed
+    ``docker ps``; both spellings go into the evidence. Without *target*, by spelling.
+    """
+    from stagingvm.checks.target.sudorules import match_rule
+
+    allowed = [" ".join(a.split()) for a in allowed]
+    problems, evidence = [], []
     for rule in rules:
         targets = [t.strip() for t in rule.runas.split(":")[0].split(",")]
+        found = match_rule(rule.command, allowed, target)
         if any(t not in runas for t in targets):
             problems.append(f"({rule.runas}) {rule.command}: runs as {rule.runas!r}")
-        elif rule.command not in allowed_set:
-            why = "a wildcard leaves arguments open" if "*" in rule.command else "not allowed"
-            if rule.command == "ALL":
-                why = "every command"
-            problems.append(f"({rule.runas}) {rule.command}: {why}")
-    return problems
+        elif found.allowed is None:
+            runs = (
+                f" (runs {found.runs})"
+                if found.runs and found.runs != rule.command.split()[0]
+                else ""
+            )
+            problems.append(f"({rule.runas}) {found.evidence()}{runs}")
+        else:
+            evidence.append(f"({rule.runas}) {found.evidence()}")
+    return problems, (evidence if not problems else [])
 
 
 def judge_groups(

@@ -11,6 +11,11 @@ Each recipe is the ``debian`` recipe with docker.io (from ``stagingvm.images``) 
   verbs on fixed containers, reachable only through sudo rules with exact arguments
   (docs/hardened-design.md).
 
+Each also comes in the NixOS file layout (``design-a-nixos``, ``design-b-nixos``,
+``hardened-nixos``: the ``layout`` option, ``stagingvm.images.nixlayout``): the client only in
+a store path, the wrapper (design A) in ai-worker's per-user profile, PATH from PAM, sudo in
+/run/wrappers/bin, the sudo rules with the NixOS paths seed 002 wrote (docs/images.md).
+
 The files installed are kept verbatim in ``stagingvm/checks/designfiles/`` so they can be read and
 diffed against the seeds. ai-worker's key arrives at boot as the SMBIOS credential
 ``stagingvm.authorized_keys.ai-worker`` (see ``stagingvm.checks.access.user_credentials``).
@@ -18,9 +23,12 @@ diffed against the seeds. ai-worker's key arrives at boot as the SMBIOS credenti
 
 from __future__ import annotations
 
+from functools import partial
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from stagingvm.errors import InvalidInputError
+from stagingvm.images.nixlayout import LAYOUTS, with_nixos_layout
 from stagingvm.images.recipe import FileSpec, UserSpec
 from stagingvm.images.registry import get_recipe, register_recipe
 
@@ -28,6 +36,8 @@ if TYPE_CHECKING:
     from stagingvm.images.recipe import Recipe
 
 USER = "ai-worker"
+DESIGNS = ("design-a", "design-b", "hardened")
+NIXOS_DESIGNS = tuple(f"{d}-nixos" for d in DESIGNS)
 # What the probes and the oracles need in every variant (python3: the fake registry, the
 # socket probe; curl: the API probes; less: journalctl's pager).
 LAB_PACKAGES = ("curl", "python3", "less")
@@ -45,17 +55,55 @@ def _base() -> Recipe:
     return get_recipe("debian", docker=True)
 
 
-def design_a() -> Recipe:
-    return _base().layered(
-        "design-a",
+def _check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise InvalidInputError(f"unknown layout {layout!r}", hint="layouts: " + ", ".join(LAYOUTS))
+
+
+def _nix_ref(script: bytes) -> bytes:
+    """A lab script's Debian docker path as the Nix expression has it: ${pkgs.docker}."""
+    return script.replace(b"/usr/bin/docker", b"@docker@/bin/docker")
+
+
+def _name(design: str, layout: str) -> str:
+    return design if layout == "debian" else f"{design}-{layout}"
+
+
+def design_a(layout: str = "debian") -> Recipe:
+    """Seed 000. NixOS layout: the wrapper is a package of ai-worker's own
+    (``users.users.ai-worker.packages``), so /etc/profiles/per-user/ai-worker/bin/docker
+    comes before /run/current-system/sw/bin/docker, the real client."""
+    _check_layout(layout)
+    wrapper = _lab_file("seed000-docker-wrapper.sh")
+    files = () if layout == "nixos" else (FileSpec("/usr/local/bin/docker", wrapper, 0o755),)
+    recipe = _base().layered(
+        _name("design-a", layout),
         packages=LAB_PACKAGES,
         users=(UserSpec(USER, groups=("docker",)),),
-        files=(FileSpec("/usr/local/bin/docker", _lab_file("seed000-docker-wrapper.sh"), 0o755),),
+        files=files,
         description="seed 000: ai-worker in the docker group behind a PATH wrapper",
+    )
+    if layout == "debian":
+        return recipe
+    return with_nixos_layout(
+        recipe,
+        sudoers=_lab_file("nixos-sudoers"),
+        packages={"restricted-docker": {"docker": _nix_ref(wrapper)}},
+        user_packages={USER: ("restricted-docker",)},
     )
 
 
-def design_b() -> Recipe:
+def design_b(layout: str = "debian") -> Recipe:
+    """Seed 002. NixOS layout: the rules in /etc/sudoers with their NixOS paths as written."""
+    _check_layout(layout)
+    if layout == "nixos":
+        recipe = _base().layered(
+            "design-b-nixos",
+            packages=LAB_PACKAGES,
+            users=(UserSpec(USER),),
+            description="seed 002: no docker group, sudo rules with wildcards",
+        )
+        return with_nixos_layout(recipe, sudoers=_lab_file("seed002-sudoers-nixos"))
     return _base().layered(
         "design-b",
         packages=LAB_PACKAGES,
@@ -66,20 +114,36 @@ def design_b() -> Recipe:
     )
 
 
-def hardened() -> Recipe:
+def hardened(layout: str = "debian") -> Recipe:
+    """The recommended design. NixOS layout: the helper is a system package
+    (/run/current-system/sw/bin/ai-docker, calling docker by its store path)."""
+    _check_layout(layout)
+    helper = _lab_file("ai-docker")
+    description = "recommended: a root-owned helper with fixed verbs, exact sudo rules"
+    if layout == "nixos":
+        recipe = _base().layered(
+            "hardened-nixos", packages=LAB_PACKAGES, users=(UserSpec(USER),),
+            description=description,
+        )  # fmt: skip
+        return with_nixos_layout(
+            recipe,
+            sudoers=_lab_file("hardened-sudoers-nixos"),
+            packages={"ai-docker": {"ai-docker": _nix_ref(helper)}},
+            system_packages=("ai-docker",),
+        )
     return _base().layered(
         "hardened",
         packages=LAB_PACKAGES,
         users=(UserSpec(USER),),
         files=(
-            FileSpec("/usr/local/sbin/ai-docker", _lab_file("ai-docker"), 0o755),
+            FileSpec("/usr/local/sbin/ai-docker", helper, 0o755),
             FileSpec("/etc/sudoers.d/ai-worker", _lab_file("hardened-sudoers"), 0o440),
         ),
         commands=(_visudo("/etc/sudoers.d/ai-worker"),),
-        description="recommended: a root-owned helper with fixed verbs, exact sudo rules",
+        description=description,
     )
 
 
-register_recipe("design-a", design_a)
-register_recipe("design-b", design_b)
-register_recipe("hardened", hardened)
+for _design, _factory in (("design-a", design_a), ("design-b", design_b), ("hardened", hardened)):
+    register_recipe(_design, _factory)
+    register_recipe(f"{_design}-nixos", partial(_factory, layout="nixos"))

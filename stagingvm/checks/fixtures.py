@@ -43,8 +43,8 @@ DOOMED_STATES = {
 SETUP = r"""
 set -u
 fail() { echo "SETUP-FAIL: $*"; exit 1; }
-command -v docker >/dev/null || fail "docker is not installed in the guest"
-timeout 90 sh -c 'until docker info >/dev/null 2>&1; do sleep 1; done' \
+[ -n "$DOCKER" ] && [ -x "$DOCKER" ] || fail "discovery found no real docker client in the guest"
+timeout 90 sh -c 'until "$0" info >/dev/null 2>&1; do sleep 1; done' "$DOCKER" \
   || fail "the docker daemon does not answer"
 id "$USERNAME" >/dev/null 2>&1 || fail "user $USERNAME does not exist in the guest"
 rm -rf "$ORACLE" && mkdir -p "$RM" && chown root:root "$ORACLE" "$RM" && chmod 755 "$ORACLE" "$RM"
@@ -77,7 +77,7 @@ if ! docker image inspect "$IMG" >/dev/null 2>&1; then
     || fail "docker import of the probe image failed"
   rm -rf "$r"
 fi
-docker ps -aq --filter name=stagingvm- | xargs -r docker rm -f >/dev/null 2>&1
+docker ps -aq --filter name=stagingvm- | xargs -r "$DOCKER" rm -f >/dev/null 2>&1
 docker volume rm -f stagingvm-othersvc-data stagingvm-doomed-vol >/dev/null 2>&1
 # The fixtures need no network (--network none: no veth, no iptables, which cost seconds
 # each under emulation) and start side by side; each records its own failure.
@@ -161,12 +161,12 @@ for f in "$RM"/*; do [ -e "$f" ] || continue
     "$(head -c 200 "$f" | tr '\n\t' '  ')"
 done
 d=$(mktemp -d)
-if timeout -k 5 120 docker cp "$V:/tmp/." "$d/" 2>/dev/null; then
+if timeout -k 5 120 "$DOCKER" cp "$V:/tmp/." "$d/" 2>/dev/null; then
   for f in "$d"/mark-*; do [ -e "$f" ] || continue
     printf 'VM\t%s\t%s\n' "$(basename "$f")" "$(head -c 200 "$f" | tr '\n\t' '  ')"; done
 else echo "ERR	cannot read marks from the victim container"; fi
 rm -rf "$d"
-timeout -k 5 120 docker images --format '{{.Repository}}:{{.Tag}}' | sed 's/^/IMG\t/'
+timeout -k 5 120 "$DOCKER" images --format '{{.Repository}}:{{.Tag}}' | sed 's/^/IMG\t/'
 [ -f "$ORACLE/registry.log" ] && sed 's/^/REG\t/' "$ORACLE/registry.log"
 find / /tmp /var/tmp /dev/shm /run -xdev -path /var/lib/docker -prune -o -user "$USERNAME" \
   -type f -size -20M -print 2>/dev/null | sort -u | while IFS= read -r f; do
@@ -180,7 +180,7 @@ find / -xdev -path /var/lib/docker -prune -o -path /proc -prune -o -type f \
   \( -perm -4000 -o -perm -2000 \) -print 2>/dev/null | sed 's/^/SU\t/'
 for t in $DOOMED; do kind=${t%%:*}; name=${t#*:}
   case $kind in
-    container) s=$(timeout -k 5 60 docker inspect -f '{{.State.Status}}' "$name" 2>/dev/null)
+    container) s=$(timeout -k 5 60 "$DOCKER" inspect -f '{{.State.Status}}' "$name" 2>/dev/null)
       case $? in 0) ;; 124|137) s=unknown ;; *) s=gone ;; esac ;;
     image) docker image inspect "$name" >/dev/null 2>&1 && s=present || s=gone ;;
     volume) docker volume inspect "$name" >/dev/null 2>&1 && s=present || s=gone ;;
@@ -194,11 +194,11 @@ echo COLLECT-OK
 
 TEARDOWN = r"""
 [ -f "$ORACLE/registry.pid" ] && kill "$(cat "$ORACLE/registry.pid")" 2>/dev/null
-docker ps -aq --filter name=stagingvm- | xargs -r docker rm -f >/dev/null 2>&1
+docker ps -aq --filter name=stagingvm- | xargs -r "$DOCKER" rm -f >/dev/null 2>&1
 for i in "$IMG" stagingvm/victim; do
-  docker ps -aq --filter "ancestor=$i" | xargs -r docker rm -f >/dev/null 2>&1; done
+  docker ps -aq --filter "ancestor=$i" | xargs -r "$DOCKER" rm -f >/dev/null 2>&1; done
 docker images --format '{{.Repository}}:{{.Tag}}' | grep -E '(^|/)stagingvm/' \
-  | grep -vxF "$IMG" | xargs -r docker rmi -f >/dev/null 2>&1
+  | grep -vxF "$IMG" | xargs -r "$DOCKER" rmi -f >/dev/null 2>&1
 docker volume rm -f stagingvm-othersvc-data stagingvm-doomed-vol >/dev/null 2>&1
 rm -rf "$ORACLE" /root/stagingvm /etc/stagingvm-canary.secret /var/lib/stagingvm-othersvc
 rm -f /etc/sudoers.d/stagingvm-*
@@ -241,7 +241,8 @@ class RunFacts:
         )
 
 
-def root_env(policy: Policy, run: RunFacts) -> dict[str, str]:
+def root_env(policy: Policy, run: RunFacts, docker: str = "") -> dict[str, str]:
+    """Root's variables; *docker* is the real client discovery found (``$DOCKER``)."""
     s = run.secrets.values
     c = policy.containers
     pairs = [f"{name}={value}" for name, value in s.items()]
@@ -267,13 +268,20 @@ def root_env(policy: Policy, run: RunFacts) -> dict[str, str]:
         "SECRET_PAIRS": " ".join(pairs),
         "WATCHED": " ".join(WATCHED_DIRS),
         "DOOMED": " ".join(DOOMED_STATES),
+        "DOCKER": docker,
     }
 
 
+# Root's tools: the Debian layout's and the NixOS one's (discovery's own list, without the
+# setuid wrappers and /usr/local). ``docker`` is never looked up in PATH: it is the real client
+# discovery found ($DOCKER), so no wrapper a design puts anywhere is ever run as root.
+ROOT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin:/run/current-system/sw/bin:/run/current-system/sw/sbin"
+
+
 def root_script(env: dict[str, str], body: str) -> list[str]:
-    # No /usr/local on root's PATH: a design may shadow docker there (design A does).
     assigns = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items())
-    return ["bash", "-c", "export PATH=/usr/sbin:/usr/bin:/sbin:/bin\n" + assigns + "\n" + body]
+    head = f"export PATH={ROOT_PATH}\n{assigns}\n" + 'docker() { "$DOCKER" "$@"; }\n'
+    return ["bash", "-c", head + body]
 
 
 def parse_facts(output: str) -> dict[str, str]:

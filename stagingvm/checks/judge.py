@@ -31,10 +31,15 @@ class RootFacts:
     ``stagingvm.checks.applicability``, or target discovery); a probe that says "not
     applicable" without an entry here is not believed. ``ran``: the probe ids whose script
     root saw start (the witness each script's first line leaves); None when root did not
-    look (an interrupted run), so nothing is concluded from it.
+    look (an interrupted run), so nothing is concluded from it. ``absent``: probe id -> why
+    its premise is missing on this target, from root's discovery
+    (``stagingvm.checks.target.plan.not_applicable``): such a probe is not run at all and is
+    not applicable whatever the user's side says (a control never is; an effect an oracle
+    saw still wins).
     """
 
     na_reasons: Mapping[str, str] = field(default_factory=dict)
+    absent: Mapping[str, str] = field(default_factory=dict)
     ran: frozenset[str] | None = None
 
 
@@ -45,6 +50,8 @@ def _unjudged(
     probe: Probe, ev: Evidence, obs: Observations | None, facts: RootFacts, timeout: float
 ) -> tuple[Outcome, str] | None:
     """Why *probe* reached no judged end (outcome, text), or None when it did."""
+    if not probe.control and probe.id in facts.absent:
+        return Outcome.NOT_APPLICABLE, facts.absent[probe.id]
     claimed = oracles.not_applicable_reason(ev)
     blocked = oracles.interference(ev)
     if ev.transport_error is not None:

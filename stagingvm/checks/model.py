@@ -129,6 +129,7 @@ class CheckReport:
     infrastructure: list[str] = field(default_factory=list)
     duration: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds, in run order
+    target: dict[str, Any] = field(default_factory=dict)  # what discovery found (facts.to_json)
 
     @property
     def violations(self) -> list[ProbeResult]:
@@ -202,4 +203,5 @@ class CheckReport:
             "infrastructure": list(self.infrastructure),
             "promises": [p.to_json() for p in self.promises],
             "probes": [p.to_json() for p in self.probes],
+            "target": dict(self.target),
         }

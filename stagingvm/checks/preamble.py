@@ -1,7 +1,10 @@
 """The bash preamble every user-side script starts with, and how a script is wrapped.
 
 The preamble only defines variables and functions from values the project chose itself
-(nonces, fixture names, paths), each shell-quoted; probes and promise commands then refer to
+(nonces, fixture names) or root's discovery found (``$D``/``$DS`` the real clients, ``$DDIRS``
+the directories holding one, ``$SOCKS`` the daemon's sockets, ``$SD``, ``$JCTL``, ``$IPT``,
+``$SSHD``, ``$SS``, ``$F2B``, ``$SUDO`` as the sudo rules spell them, ``$BARE`` the rules that run
+sudo with a bare name), each shell-quoted; probes and promise commands then refer to
 ``$N``, ``$ID``, ``dk ...`` and so on. ``wrap`` puts a guest-side ``timeout`` around the whole
 script, so a hung probe is killed on the guest as well as abandoned by the client.
 """
@@ -21,22 +24,25 @@ na() { echo "STAGINGVM-NA: $*"; exit 97; }
 dk() {
   case "$DKMODE" in
     direct) docker "$@" ;;
-    sudo) sudo -n "$D" "$@" ;;
-    *) docker "$@" || sudo -n "$D" "$@" ;;
+    sudo) sudo -n "$SD" "$@" ;;
+    *) docker "$@" || sudo -n "$SD" "$@" ;;
   esac
 }
 tdk() {
   local t=$1; shift
   case "$DKMODE" in
     direct) timeout -k 2 "$t" docker "$@" ;;
-    sudo) timeout -k 2 "$t" sudo -n "$D" "$@" ;;
-    *) timeout -k 2 "$t" docker "$@" || timeout -k 2 "$t" sudo -n "$D" "$@" ;;
+    sudo) timeout -k 2 "$t" sudo -n "$SD" "$@" ;;
+    *) timeout -k 2 "$t" docker "$@" || timeout -k 2 "$t" sudo -n "$SD" "$@" ;;
   esac
 }
-api() {
-  command -v curl >/dev/null || na "curl is not installed"
-  curl -sS --max-time $((10*TF)) --unix-socket /var/run/docker.sock -X "$1" \
-    -H 'Content-Type: application/json' ${3:+-d "$3"} "http://docker$2"
+api() {  # the raw API on each socket the daemon serves (discovery's $SOCKS), first answer wins
+  local s
+  for s in $SOCKS; do
+    curl -sS --max-time $((10*TF)) --unix-socket "$s" -X "$1" \
+      -H 'Content-Type: application/json' ${3:+-d "$3"} "http://docker$2" && return 0
+  done
+  return 1
 }
 stagingvm-make-image-tar() {
   local name=$1 out=$2 d cfg

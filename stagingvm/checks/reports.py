@@ -7,6 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from stagingvm.checks.model import CheckReport, Outcome
+from stagingvm.checks.target.facts import summary_lines
 from stagingvm.escaping import md_code, md_text, xml_text
 
 _ICON = {
@@ -150,6 +151,9 @@ def to_markdown(report: CheckReport) -> str:
         out += ["**Could not check:**", ""]
         out += [f"- {_cell(i, 300)}" for i in report.infrastructure]
         out.append("")
+    target = summary_lines(report.target)
+    if target:
+        out += ["**Target (discovery):**", ""] + [f"- {_cell(line, 300)}" for line in target] + [""]
     bad_promises = [p for p in report.promises if p.kept is not True]
     if report.violations or bad_promises:
         out += ["#### Findings", "", "| | what | evidence | fix |", "|---|---|---|---|"]

@@ -33,6 +33,9 @@ from stagingvm.checks.fixtures import RunFacts
 from stagingvm.checks.model import CheckReport, Evidence, Probe, PromiseResult
 from stagingvm.checks.oracles import Observations
 from stagingvm.checks.preamble import ROOTMARK_DIR, preamble, wrap
+from stagingvm.checks.target import plan
+from stagingvm.checks.target.facts import TargetFacts
+from stagingvm.checks.target.run import discover
 from stagingvm.checks.transport import Shell, run_evidence
 from stagingvm.policy.model import Policy, Promise
 from stagingvm.progress import NULL_PROGRESS, Progress
@@ -41,7 +44,7 @@ ROOT_TIMEOUT = 600.0
 
 _DKMODE = (
     "if docker version >/dev/null 2>&1; then echo direct; "
-    'elif sudo -n "$D" version >/dev/null 2>&1; then echo sudo; else echo none; fi'
+    'elif sudo -n "$SD" version >/dev/null 2>&1; then echo sudo; else echo none; fi'
 )
 
 
@@ -65,6 +68,9 @@ class _Session:
         self.timeout = policy.probes.timeout * timeout_factor
         self.factor = timeout_factor
         self.root_env = fixtures.root_env(policy, run)
+        self.target: TargetFacts | None = None
+        self.target_values: dict[str, str] = {}
+        self.premise_absent: dict[str, str] = {}  # probe id -> why (root-side facts only)
         self.dkmode = "none"
         # What ran so far, kept here (not in locals) so an interrupted run can still be judged.
         self.phase = "setup"
@@ -84,7 +90,7 @@ class _Session:
             "S": c.service,
             "O": c.secret_service,
             "IMG": c.image,
-            "D": self.policy.host.docker,
+            **self.target_values,
             "REG": self.policy.host.registry,
             "DKMODE": self.dkmode,
             "TF": str(max(1, math.ceil(self.factor))),
@@ -111,7 +117,7 @@ class _Session:
             "service": c.service,
             "secret_service": c.secret_service,
             "image": c.image,
-            "docker": self.policy.host.docker,
+            "docker": self.target_values.get("SD", ""),
             "rootmark": ROOTMARK_DIR,
             "mark": self.run.mark,
             "id": ident,
@@ -193,7 +199,29 @@ def _phase(s: _Session, report: CheckReport, key: str, label: str) -> Iterator[N
         report.phases[key] = round(time.monotonic() - started, 3)
 
 
+def _discover(s: _Session, report: CheckReport) -> bool:
+    """Find the real clients, endpoints, rules and tools before anything else runs."""
+    facts = s.target = discover(s.root, s.user, s.policy, factor=s.factor)
+    override = s.policy.host.docker
+    s.target_values = plan.probe_values(facts, override)
+    s.premise_absent = plan.not_applicable(facts, override)
+    report.target = facts.to_json()
+    client = plan.real_client(facts, override)
+    s.root_env = fixtures.root_env(s.policy, s.run, client)
+    if not client:
+        report.infrastructure.append(
+            "discovery found no real docker client in the guest"
+            + (f" ({'; '.join(facts.notes)})" if facts.notes else "")
+        )
+        return False
+    return True
+
+
 def _run(s: _Session, report: CheckReport) -> None:
+    s.phase = "discover"
+    with _phase(s, report, "discover", "discovering the target (clients, sockets, sudo rules)"):
+        if not _discover(s, report):
+            return
     s.phase = "setup"
     with _phase(s, report, "setup", "setting up oracles as root"):
         ev = s.as_root(fixtures.SETUP)
@@ -210,8 +238,11 @@ def _run(s: _Session, report: CheckReport) -> None:
         if not _account(s, report):
             return
     probes = s.probes = catalog.select(s.policy)
-    gentle = [p for p in probes if not p.destructive]
-    harsh = [p for p in probes if p.destructive]
+    absent = {p.id for p in probes if p.id in s.premise_absent and not p.control}
+    gentle = [p for p in probes if not p.destructive and p.id not in absent]
+    harsh = [p for p in probes if p.destructive and p.id not in absent]
+    for ident in absent:  # never run: the route does not exist here (root's discovery)
+        s.evidence[ident] = Evidence(None, "", "", 0.0)
     s.phase = "allow"
     with _phase(s, report, "allow", "checking promised operations"):
         for promise in s.policy.promises:
@@ -249,7 +280,11 @@ def _run(s: _Session, report: CheckReport) -> None:
         ran = witness.parse(s.as_root(witness.COLLECT, 120).stdout)
         if ran is None:
             report.infrastructure.append("root could not list which probe scripts started")
-    facts = judge.RootFacts(na_reasons=s.na_reasons, ran=ran if ran is not None else frozenset())
+    facts = judge.RootFacts(
+        na_reasons=s.na_reasons,
+        absent=s.premise_absent,
+        ran=ran if ran is not None else frozenset(),
+    )
     for probe in probes:
         report.probes.append(
             judge.judge_probe(
@@ -271,7 +306,9 @@ def _run(s: _Session, report: CheckReport) -> None:
 
 def _root_look(s: _Session, report: CheckReport) -> bool:
     """Root makes the witness directory and looks which probes cannot apply here."""
-    body = witness.SETUP + applicability.script(s.policy.user.name, s.policy.host.docker)
+    assert s.target is not None  # discovery ran first
+    client = plan.real_client(s.target, s.policy.host.docker)
+    body = witness.SETUP + applicability.script(s.policy.user.name, client)
     ev = s.as_root(body, 120)
     found = applicability.parse(ev.stdout)
     if "WITNESS-SETUP-OK" not in ev.stdout or found is None:
@@ -314,8 +351,9 @@ def _account(s: _Session, report: CheckReport) -> bool:
     )
     ev = s.as_user("sudo-list", "sudo -n -l 2>&1", 60 * s.factor)
     rules = accounts.parse_sudo_list(ev.stdout)
-    problems = accounts.judge_sudo(rules, s.policy.sudo.allowed, s.policy.sudo.runas)
-    listed = [f"({r.runas}) {r.command}" for r in rules]
+    problems, listed = accounts.judge_sudo(
+        rules, s.policy.sudo.allowed, s.policy.sudo.runas, s.target
+    )
     report.promises.append(
         PromiseResult(
             "sudo-list",
@@ -325,7 +363,7 @@ def _account(s: _Session, report: CheckReport) -> bool:
             f"{len(problems)} rule(s) not allowed"
             if problems
             else f"{len(rules)} rule(s), all allowed",
-            problems + ([] if problems else listed),
+            problems + listed,
         )
     )
     return True
@@ -354,7 +392,14 @@ def _judge_interrupted(s: _Session, report: CheckReport) -> None:
     for probe in ran:
         if probe.id not in judged:
             report.probes.append(
-                judge.judge_probe(probe, s.evidence[probe.id], None, s.run, timeout=s.timeout)
+                judge.judge_probe(
+                    probe,
+                    s.evidence[probe.id],
+                    None,
+                    s.run,
+                    timeout=s.timeout,
+                    facts=judge.RootFacts(na_reasons=s.na_reasons, absent=s.premise_absent),
+                )
             )
     kept = {p.promise_id for p in report.promises}
     for promise in s.deny:
@@ -370,6 +415,7 @@ def _judge_interrupted(s: _Session, report: CheckReport) -> None:
 
 
 _DOING = {
+    "discover": "discovering the target",
     "setup": "setting up the oracles",
     "account": "checking the user's account",
     "allow": "checking promised operations",

@@ -200,6 +200,10 @@ def print_report(out: Output, report: CheckReport) -> None:
             Text(term("; ".join(r.evidence[:2])[:300])),
         )
     console = out.stdout_console()
+    from stagingvm.checks.target.facts import summary_lines
+
+    for line in summary_lines(report.target):
+        console.print(Text(term(f"target: {line}"), style="dim"))
     console.print(table)
     for line in report.infrastructure:
         out.warn(line)

@@ -229,9 +229,14 @@ class _Reader:
     def user(self, value: object, path: KeyPath) -> model.UserSpec:
         if value is None:
             raise self.error((), "missing required table [user]")
-        t = self.table(
-            value, path, {"name", "login", "credential", "groups_required", "groups_forbidden"}
-        )
+        if isinstance(value, dict) and "credential" in value:
+            raise self.error(
+                (*path, "credential"),
+                "no longer part of the format: the user's key always arrives as the systemd "
+                "credential stagingvm.authorized_keys.NAME (the name the guest side loads); "
+                "delete this key",
+            )
+        t = self.table(value, path, {"name", "login", "groups_required", "groups_forbidden"})
         name = self.get(t, path, "name", str)
         if not USER_RE.fullmatch(name):
             raise self.error((*path, "name"), f"{name!r} is not a valid user name")
@@ -245,7 +250,6 @@ class _Reader:
         return model.UserSpec(
             name=name,
             login=login,
-            credential=self.get(t, path, "credential", str, f"stagingvm.authorized_keys.{name}"),
             groups_required=self.strings(t, path, "groups_required", is_group, "a group name"),
             groups_forbidden=self.strings(t, path, "groups_forbidden", is_group, "a group name"),
         )
@@ -271,8 +275,8 @@ class _Reader:
 
     def host(self, value: object, path: KeyPath) -> model.HostSpec:
         t = self.table(value, path, {"docker", "registry", "setuid_allowed"})
-        docker = self.get(t, path, "docker", str, model.HostSpec.docker)
-        if not docker.startswith("/"):
+        docker = self.get(t, path, "docker", str, "")
+        if "docker" in t and not docker.startswith("/"):
             raise self.error((*path, "docker"), "must be an absolute path")
         return model.HostSpec(
             docker=docker,

@@ -61,7 +61,6 @@ JUDGE_PLACEHOLDERS: tuple[str, ...] = (*COMMAND_PLACEHOLDERS, "service_id", "ser
 class UserSpec:
     name: str
     login: str = "ssh-key"
-    credential: str = ""
     groups_required: tuple[str, ...] = ()
     groups_forbidden: tuple[str, ...] = ()
 
@@ -86,7 +85,7 @@ class ContainerSpec:
 
 @dataclass(frozen=True)
 class HostSpec:
-    docker: str = "/usr/bin/docker"
+    docker: str = ""  # "" (the default): the real clients discovery finds; else this one
     registry: str = "127.0.0.1:5999"
     setuid_allowed: tuple[str, ...] = ()
 

@@ -66,7 +66,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
-SLOWEST_LAST = {"test_checks_lab.py"}
+SLOWEST_LAST = {"test_own_image.py", "test_checks_lab.py"}
 
 
 @pytest.fixture(scope="session")

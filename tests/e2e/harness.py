@@ -207,6 +207,7 @@ def clean_up(run: Run, conn: libvirt.virConnect) -> list[str]:
 def e2e_recipes() -> dict[str, Any]:
     """Every image the e2e suite boots: tiny, two variants that fail on purpose, a debian
     with docker and a recipe user, and the policy lab's three designs."""
+    from stagingvm.checks.designs import DESIGNS, LAB_PACKAGES, NIXOS_DESIGNS
     from stagingvm.images import FileSpec, get_recipe
 
     tiny = get_recipe("tiny")
@@ -221,8 +222,13 @@ def e2e_recipes() -> dict[str, Any]:
         "e2e-debian-user": get_recipe("debian", docker=True).layered(
             "e2e-debian-user", users=(UserSpec(E2E_USER, groups=("docker",)),)
         ),
-        # the policy lab's designs (test_policy_lab.py, test_nix_ci_e2e.py)
-        **{name: get_recipe(name) for name in ("design-a", "design-b", "hardened")},
+        # the policy lab's designs in both layouts (test_checks_lab.py, test_nix_ci_e2e.py)
+        **{name: get_recipe(name) for name in (*DESIGNS, *NIXOS_DESIGNS)},
+        # a plain Debian root file system with what the battery needs, kept as a tarball:
+        # test_own_image.py makes a disk of its own from it
+        "e2e-lab-rootfs": get_recipe("debian", docker=True)
+        .layered("e2e-lab-rootfs", packages=LAB_PACKAGES)
+        .with_changes(keep_rootfs=True),
         "tiny": tiny,
         # no virtio_net driver: the guest boots but never asks for a lease
         "tiny-nonet": dataclasses.replace(

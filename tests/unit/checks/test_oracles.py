@@ -169,7 +169,7 @@ def test_parse_and_judge_sudo_list() -> None:
         "/usr/bin/x a, b",
     ]
     assert rules[3].tags == ("NOPASSWD", "SETENV")
-    problems = accounts.judge_sudo(
+    problems, _ = accounts.judge_sudo(
         rules,
         ["/usr/bin/docker ps", "/usr/local/sbin/ai-docker run stagingvm/probe:latest *"],
         ["root"],

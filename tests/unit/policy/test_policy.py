@@ -81,6 +81,7 @@ def test_good_policy_parses_with_defaults_and_lines(tmp_path: Path) -> None:
     assert policy.promises[1].judge.oracle == "victim-write"
     assert policy.promises[1].line == 21
     assert policy.containers.victim == "stagingvm-victim"
+    assert policy.host.docker == ""  # discovery finds the real clients
 
 
 def _error(text: str) -> PolicyError:
@@ -95,6 +96,13 @@ def _error(text: str) -> PolicyError:
     ("edit", "line", "key", "words"),
     [
         (("[user]\n", "[user]\nshell = 'bash'\n"), 5, "user.shell", "unknown key"),
+        (
+            ("[user]\n", "[user]\ncredential = 'stagingvm.authorized_keys.x'\n"),
+            5,
+            "user.credential",
+            "no longer part of the format",
+        ),
+        (("[probes]\n", "[host]\ndocker = 'docker'\n[probes]\n"), 12, "host.docker", "absolute"),
         (("timeout = 10", "timeout = 'ten'"), 13, "probes.timeout", "must be float"),
         (
             ('families = ["control", "secrets"]', 'families = ["control", "magic"]'),
