@@ -61,4 +61,3 @@ class VMInfo:
             "disk": {"path": self.disk_path, "allocation_bytes": self.disk_allocation},
             "console_log": self.console_log,
         }
-
