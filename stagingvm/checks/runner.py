@@ -400,7 +400,14 @@ def _judge_interrupted(s: _Session, report: CheckReport) -> None:
     for probe in ran:
         if probe.id not in judged:
             report.probes.append(
-                judge.judge_probe(probe, s.evidence[probe.id], None, s.run, timeout=s.timeout)
+                judge.judge_probe(
+                    probe,
+                    s.evidence[probe.id],
+                    None,
+                    s.run,
+                    timeout=s.timeout,
+                    premise_absent=s.premise_absent.get(probe.id),
+                )
             )
     kept = {p.promise_id for p in report.promises}
     for promise in s.deny:
