@@ -17,6 +17,7 @@ MAX_LINES = 4000
 MAX_FIELD = 4096
 MAX_PATH_ENTRIES = 64
 _MODE_RE = re.compile(r"[0-7]{3,4}")
+_INTERNAL = ("/run/docker/", "/var/run/docker/")
 
 
 def _lines(output: str) -> list[list[str]]:
@@ -41,9 +42,13 @@ def parse_user(output: str, facts: TargetFacts) -> None:
     """Fill in the user-side facts (shown only, never decisive)."""
     if "DISCOVER-USER-OK" not in output:
         facts.notes.append("the user's discovery script did not finish")
+    seen: set[str] = set()
     for row in _lines(output):
         tag, rest = row[0], row[1:]
         value = rest[0] if rest else ""
+        if tag in seen:  # the script prints each once: a repeat is noise, the first counts
+            continue
+        seen.add(tag)
         if tag == "SSHPATH":
             facts.ssh_path = split_path(value)
         elif tag == "LOGINPATH":
@@ -140,6 +145,8 @@ def parse_root(output: str, facts: TargetFacts) -> None:
                 declared.append(Endpoint(host, f"dockerd -H (pid {rest[0]})"))
         elif tag == "SOCK" and len(rest) >= 5:
             pid, path, mode, owner, group = rest[:5]
+            if not path.startswith("/") or path.startswith(_INTERNAL):
+                continue  # abstract, or the daemon's own (libnetwork, metrics, plugins)
             sockets.setdefault(
                 path,
                 Endpoint(

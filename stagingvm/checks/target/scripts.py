@@ -94,6 +94,8 @@ client() {  # CLIENT spelled origin + RES; VERSION when root may run it
   local p=$1 origin=$2 v c
   [ -e "$p" ] || return
   emit CLIENT "$p" "$origin"
+  case " $seen " in *" $p "*) return ;; esac  # one look per path, however often it is met
+  seen="$seen $p"
   resolve "$p"
   if [ "$(kind "$(readlink -f "$p")")" = elf ] && trusted "$(readlink -f "$p")"; then
     v=$(timeout 15 "$p" --version </dev/null 2>/dev/null | head -c 200)
@@ -101,6 +103,7 @@ client() {  # CLIENT spelled origin + RES; VERSION when root may run it
     emit VERSION "$p" "$v" "$c"
   fi
 }
+seen=
 dirs="$ROOTPATH:/etc/profiles/per-user/$U/bin:$home/.nix-profile/bin:$USERPATH"
 n=0; oldifs=$IFS; IFS=:
 for d in $dirs; do IFS=$oldifs; n=$((n+1)); [ $n -gt 96 ] && break
