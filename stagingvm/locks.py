@@ -189,7 +189,6 @@ def vm_lock_path(locks_dir: Path, name: str) -> Path:
     return locks_dir / f"vm-{validate_name(name)}.lock"
 
 
-
 def image_lock(
     locks_dir: Path,
     recipe: str,

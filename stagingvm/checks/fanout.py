@@ -68,5 +68,3 @@ def _store(
         evidence[ident] = ev
     else:
         deny_ev[(kind, ident)] = ev
-
-

@@ -164,10 +164,26 @@ class CheckReport:
             if p.outcome is Outcome.NOT_APPLICABLE
         ]
         judged = (Outcome.HELD, Outcome.ESCAPED)
+        # "Not applicable" stands only on root's ground (discovery, root's look, the policy):
+        # a family whose every route is absent on this target is not a hole in the check
+        # (design B has no helper to abuse), but the check as a whole must have judged some.
         for family in dict.fromkeys(p.family for p in self.probes):
-            if not any(p.outcome in judged for p in self.probes if p.family == family):
+            members = [p for p in self.probes if p.family == family]
+            if all(p.outcome is Outcome.NOT_APPLICABLE for p in members):
+                continue
+            if not any(p.outcome in judged for p in members):
                 problems.append(f"family {family}: no probe ran to a judged end")
+        if not any(p.outcome in judged for p in self.probes if not p.control):
+            problems.append("no probe ran to a judged end")
         return problems
+
+    def absent_families(self) -> list[str]:
+        """The families whose every probe is not applicable here (on root's ground)."""
+        return [
+            family
+            for family in dict.fromkeys(p.family for p in self.probes)
+            if all(p.outcome is Outcome.NOT_APPLICABLE for p in self.probes if p.family == family)
+        ]
 
     @property
     def verdict(self) -> str:

@@ -165,6 +165,7 @@ def check_value(key: str, value: float | None, *, label: str | None = None) -> N
     if problem is not None:
         raise InvalidInputError(f"{label or key}: {problem}")
 
+
 _TYPE_NAMES = {
     "str": "a string",
     "int": "an integer",

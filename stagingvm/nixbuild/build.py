@@ -70,9 +70,7 @@ class Importer(Protocol[Imported]):
     """What ``import_result`` needs of ``stagingvm.vm.manager.Manager`` (whose ``import_base``
     returns a ``BaseImage``; the type is the caller's, so this layer needs no VM import)."""
 
-    def import_base(
-        self, image: Path, name: str, *, source_key: str | None = None
-    ) -> Imported: ...
+    def import_base(self, image: Path, name: str, *, source_key: str | None = None) -> Imported: ...
 
 
 def find_nix() -> NixTool:

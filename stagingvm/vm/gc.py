@@ -145,9 +145,7 @@ def _vms(col: _Collector, now: datetime, older_than: float | None) -> None:
             continue
         with col.vm_locked(name) as free:
             if free:
-                col.found(
-                    Leftover("vm", name, reason), functools.partial(_destroy, col.host, name)
-                )
+                col.found(Leftover("vm", name, reason), functools.partial(_destroy, col.host, name))
 
 
 def _probe_domains(col: _Collector) -> None:

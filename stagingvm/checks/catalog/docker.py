@@ -222,8 +222,7 @@ AROUND_PROBES = [
         "aw-dial-stdio",
         AROUND,
         "`docker system dial-stdio` pipes raw API requests",
-        RAW_CREATE_AND_START
-        + "| tdk $((12*TF)) system dial-stdio | head -c 600; sleep 1",
+        RAW_CREATE_AND_START + "| tdk $((12*TF)) system dial-stdio | head -c 600; sleep 1",
         "`system dial-stdio` (allowed wherever `system *` is) connects stdin to the daemon: "
         "the raw API, as root, through an 'allowed' subcommand.",
         "Never allow `docker system *`; allow `docker system df` exactly if needed.",

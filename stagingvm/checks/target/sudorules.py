@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from stagingvm.checks.sudolist import parse_sudo_list
 from stagingvm.checks.target.facts import TargetFacts
 
 
@@ -117,8 +118,6 @@ def sudo_runs_bare(facts: TargetFacts) -> list[str]:
 
 def listed_commands(facts: TargetFacts) -> list[str]:
     """The commands of root's ``sudo -l -U USER``, one per entry."""
-    from stagingvm.checks.accounts import parse_sudo_list
-
     return [r.command for r in parse_sudo_list("\n".join(facts.sudo_lines))]
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,19 @@ from stagingvm.checks.runner import run_check
 from stagingvm.checks.verdict import raise_for_verdict
 from stagingvm.errors import CheckInfrastructureError
 from stagingvm.policy import load_policy
+
+# Discovery is answered with what real lab guests printed (see test_target.py).
+RECORDED = Path(__file__).parent / "recorded"
+LAYOUTS = ("design-b", "design-b-nixos")
+# What root's discovery on both recorded guests found missing (no helper, no compose, no
+# fail2ban): these probes are not applicable on root's word, whatever the user says.
+ROOT_FOUND_ABSENT = (
+    "ha-inspect-other",
+    "ha-run-image-smuggle",
+    "ha-run-mount-escape",
+    "ho-compose-file",
+    "ns-fail2ban-actions",
+)
 
 
 @dataclass
@@ -44,6 +58,8 @@ class Root:
 
     def run(self, argv: Sequence[str], *, timeout: float, stdin: bytes | None = None) -> Result:
         script = argv[-1]
+        if "echo DISCOVER-ROOT-OK" in script:
+            return Result(0, (RECORDED / self.user.layout / "root.txt").read_bytes())
         if "echo SETUP-OK" in script:
             return Result(0, b"FACT\tservice_id\tabc\nSETUP-OK\n")
         if "APPLICABILITY-OK" in script:
@@ -71,13 +87,22 @@ class Root:
 class User:
     """The restricted user's side: identity and sudo list honest, every script *answer*ed."""
 
-    def __init__(self, answer: Callable[[str], Result | None], *, runs_first_line: bool) -> None:
+    def __init__(
+        self,
+        answer: Callable[[str], Result | None],
+        *,
+        runs_first_line: bool,
+        layout: str = "design-b",
+    ) -> None:
         self.answer = answer
+        self.layout = layout
         self.runs_first_line = runs_first_line
         self.witnessed: set[str] = set()
 
     def run(self, argv: Sequence[str], *, timeout: float, stdin: bytes | None = None) -> Result:
         script = argv[-1]
+        if "echo DISCOVER-USER-OK" in script:
+            return Result(0, (RECORDED / self.layout / "user.txt").read_bytes())
         ident = _var(script, "ID")
         if self.runs_first_line:
             self.witnessed.add(ident)
@@ -104,17 +129,19 @@ def _check(user: User):  # type: ignore[no-untyped-def]
     return run_check(policy, root=Root(user), user=user, vm="forged", timeout_factor=0.01)
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("kind", sorted(FORGERIES))
-def test_every_forged_answer_is_could_not_check(kind: str) -> None:
-    report = _check(User(FORGERIES[kind], runs_first_line=False))
+def test_every_forged_answer_is_could_not_check(kind: str, layout: str) -> None:
+    report = _check(User(FORGERIES[kind], runs_first_line=False, layout=layout))
     assert report.verdict == "inconclusive"
     assert len(report.probes) == len(catalog.select(load_policy("builtin:ai-worker")))
     assert not report.infrastructure  # root saw everything: only the user's side lied
     assert not any(p.outcome == "held" for p in report.probes)
-    # Only the policy's own ground (no set-uid baseline listed) makes a probe not applicable.
-    assert [p.probe_id for p in report.probes if p.outcome == "not-applicable"] == [
-        "gn-setuid-audit"
-    ]
+    # Only root's ground makes a probe not applicable: the policy lists no set-uid baseline,
+    # and root's discovery on these guests found no helper, no compose plugin, no fail2ban.
+    assert sorted(p.probe_id for p in report.probes if p.outcome == "not-applicable") == sorted(
+        ("gn-setuid-audit", *ROOT_FOUND_ABSENT)
+    )
     with pytest.raises(CheckInfrastructureError) as info:
         raise_for_verdict(report)
     assert info.value.exit_code == 11
@@ -128,11 +155,15 @@ def test_forged_not_applicable_even_with_witnesses_is_not_believed() -> None:
     assert all(
         "not believed" in p.observed or p.control
         for p in report.probes
-        if p.probe_id != "gn-setuid-audit"
+        if p.probe_id not in ("gn-setuid-audit", *ROOT_FOUND_ABSENT)
     )
+    absent = [p for p in report.probes if p.probe_id in ROOT_FOUND_ABSENT]
+    assert len(absent) == len(ROOT_FOUND_ABSENT)
+    assert all(p.outcome == "not-applicable" and "not believed" not in p.observed for p in absent)
 
 
-def test_an_honest_refusing_guest_is_held() -> None:
-    report = _check(User(FORGERIES["denied"], runs_first_line=True))
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_an_honest_refusing_guest_is_held(layout: str) -> None:
+    report = _check(User(FORGERIES["denied"], runs_first_line=True, layout=layout))
     assert report.verdict == "held", report.inconclusive[:3]
     assert len(report.probes) == len(catalog.select(load_policy("builtin:ai-worker")))

@@ -92,6 +92,18 @@ def sample() -> CheckReport:
     )
 
 
+def held_probe() -> ProbeResult:
+    return ProbeResult(
+        "ho-privileged",
+        "host-handover",
+        "`docker run --privileged`",
+        "no root-owned mark",
+        Outcome.HELD,
+        "refused (exit 1): not allowed",
+        duration=1.0,
+    )
+
+
 def _golden(request: pytest.FixtureRequest, name: str, text: str) -> None:
     path = GOLDEN / name
     if request.config.getoption("--regenerate-golden"):
@@ -136,13 +148,22 @@ def test_verdicts_and_exit_errors() -> None:
     with pytest.raises(CheckInfrastructureError) as infra:
         raise_for_verdict(report)
     assert infra.value.exit_code == 11
+    # A family whose every probe is not applicable (root's ground) is absent from this target,
+    # but with nothing else judged the check proved nothing.
     report.probes = report.probes[:2]
-    # A family whose every probe was not applicable proves nothing: not "held".
-    assert report.verdict == "inconclusive"
-    assert report.inconclusive == ["family around-wrapper: no probe ran to a judged end"]
-    report.probes = report.probes[:1]
+    assert report.absent_families() == ["around-wrapper"]
+    assert report.inconclusive == ["no probe ran to a judged end"]
+    report.probes.insert(1, held_probe())
     assert report.verdict == "held"
     raise_for_verdict(report)
+    # Controls held but every other probe not applicable: nothing was judged, not "held".
+    nothing = sample()
+    nothing.promises = [p for p in nothing.promises if p.kept]
+    for r in nothing.probes:
+        if not r.control:
+            r.outcome, r.observed = Outcome.NOT_APPLICABLE, "absent (root)"
+    assert nothing.verdict == "inconclusive"
+    assert nothing.inconclusive[-1] == "no probe ran to a judged end"
     assert report.to_json()["verdict"] == "held"
 
 

@@ -115,16 +115,16 @@ def test_a_premise_absent_is_not_applicable_but_an_effect_still_wins() -> None:
     probe = next(p for p in all_probes() if p.id == "ns-fail2ban-actions")
     run = RunFacts.fresh()
     quiet = Evidence(None, "", "", 0.0)
-    result = judge.judge_probe(
-        probe, quiet, Observations(), run, timeout=25, premise_absent="fail2ban-client missing"
-    )
+    facts = judge.RootFacts(absent={probe.id: "fail2ban-client missing"})
+    result = judge.judge_probe(probe, quiet, Observations(), run, timeout=25, facts=facts)
     assert result.outcome is Outcome.NOT_APPLICABLE and result.observed == "fail2ban-client missing"
     seen = Observations(rootmark=[RootmarkFile(probe.id, "root", run.mark)])
-    result = judge.judge_probe(probe, quiet, seen, run, timeout=25, premise_absent="missing")
+    result = judge.judge_probe(probe, quiet, seen, run, timeout=25, facts=facts)
     assert result.outcome is Outcome.ESCAPED
     control = next(p for p in all_probes() if p.control)
     ran = Evidence(1, "", "Permission denied", 0.1)
-    result = judge.judge_probe(control, ran, Observations(), run, timeout=25, premise_absent="x")
+    facts = judge.RootFacts(absent={control.id: "x"})
+    result = judge.judge_probe(control, ran, Observations(), run, timeout=25, facts=facts)
     assert result.outcome is Outcome.HELD  # controls are never "not applicable"
 
 
