@@ -298,7 +298,7 @@ def test_design_a_fails_for_several_independent_reasons(
     assert "wp-container-exec" in markdown and "VIOLATED" in markdown
     # `check` tears its oracles down; the phases it went through are in the report
     assert set(report["phases"]) == {
-        "setup", "account", "allow", "probes", "destructive", "collect", "teardown",
+        "discover", "setup", "account", "allow", "probes", "destructive", "collect", "teardown",
     }  # fmt: skip
 
 

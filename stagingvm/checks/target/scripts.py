@@ -82,7 +82,8 @@ trusted() {  # root-owned, nobody else may write it or its directory
   set -- $(stat -L -c '%u %a' "$f" 2>/dev/null) $(stat -L -c '%u %a' "$d" 2>/dev/null)
   [ "$1" = 0 ] && [ "$3" = 0 ] || return 1
   [ $(( 0$2 & 022 )) = 0 ] && [ $(( 0$4 & 022 )) = 0 ]; }
-kind() { local h; h=$(head -c 4 "$1" 2>/dev/null | tr -d '\0' | od -An -c | tr -d ' \n')
+kind() { local h; [ -f "$1" ] || { echo other; return; }  # never open a FIFO or a device
+  h=$(timeout 5 head -c 4 "$1" 2>/dev/null | tr -d '\0' | od -An -c | tr -d ' \n')
   case $h in 177ELF*) echo elf ;; '#!'*) echo script ;; '') echo empty ;; *) echo other ;; esac }
 resolve() {  # RES spelled resolved dev:ino owner mode kind
   local p=$1 r; [ -e "$p" ] || { emit RES "$p" "" "" "" "" missing; return; }
