@@ -111,6 +111,7 @@ class TargetFacts:
     pam_path: tuple[
         str, ...
     ] = ()  # root side: PATH from /etc/pam/environment (PAM_USER/HOME filled)
+    conf_path: tuple[str, ...] = ()  # root side: `getconf PATH` (what `command -p` searches)
     ssh_path: tuple[str, ...] = ()  # user side: PATH of the non-interactive SSH exec session
     login_path: tuple[str, ...] = ()  # user side: PATH of a login shell
     user_docker: str = ""  # user side: `command -v docker`
@@ -125,6 +126,14 @@ class TargetFacts:
     notes: list[str] = field(default_factory=list)  # what could not be parsed or read
 
     # ---- derived (root-side facts only) ------------------------------------------------
+    def default_path_client(self) -> Client | None:
+        """The real client ``command -p docker`` runs (first in ``getconf PATH``), if any."""
+        for d in self.conf_path:
+            for c in self.clients:
+                if c.path.spelled == f"{d.rstrip('/')}/docker":
+                    return c if c.real else None
+        return None
+
     def real_clients(self) -> list[Client]:
         """One client per distinct file run (by dev:ino); the one beside dockerd first."""
         seen: dict[str, Client] = {}
@@ -173,6 +182,7 @@ class TargetFacts:
                 "ssh_exec": list(self.ssh_path),
                 "login_shell": list(self.login_path),
                 "pam_environment": list(self.pam_path),
+                "system_default": list(self.conf_path),
                 "command_v_docker": self.user_docker,
                 "DOCKER_HOST": self.user_docker_host,
             },

@@ -127,6 +127,8 @@ def parse_root(output: str, facts: TargetFacts) -> None:
         tag, rest = row[0], row[1:]
         if tag == "USER" and len(rest) >= 4:
             facts.uid, facts.user_groups, facts.home = rest[1], tuple(rest[2].split()), rest[3]
+        elif tag == "CONFPATH" and rest:
+            facts.conf_path = tuple(d for d in rest[0].split(":") if d.startswith("/"))[:16]
         elif tag == "PAMPATH" and rest:
             pam_lines.append(rest[0])
         elif tag == "CLIENT" and len(rest) >= 2:

@@ -77,6 +77,11 @@ def not_applicable(facts: TargetFacts, override: str = "") -> dict[str, str]:
     if not facts.real_clients() and not override:
         for ident in _NEEDS_CLIENT:
             out[ident] = "no real docker client on this host (root found none)"
+    if "aw-command-p" not in out and facts.conf_path and facts.default_path_client() is None:
+        out["aw-command-p"] = (
+            f"no real docker client in the system default PATH ({':'.join(facts.conf_path)}), "
+            "which `command -p` searches (root found none)"
+        )
     if not facts.socket_paths():
         for ident in _NEEDS_SOCKET:
             out.setdefault(ident, "the daemon serves no unix socket (root found none)")

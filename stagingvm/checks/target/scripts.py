@@ -41,11 +41,12 @@ TOOLS = (
     "su",
 )
 
+# Only shell built-ins in the hot paths: under software emulation each fork and exec costs
+# tens of milliseconds, and discovery resolves a hundred paths.
 _EMIT = r"""
-emit() { local tag=$1; shift; printf '%s' "$tag"
-  local f; for f in "$@"; do
-    printf '\t%s' "$(printf '%s' "$f" | tr '\t\n\r' '   ' | head -c 4096)"; done
-  printf '\n'; }
+emit() { local out=$1 f; shift
+  for f in "$@"; do f=${f//[$'\t\n\r']/ }; out+=$'\t'"${f:0:4096}"; done
+  printf '%s\n' "$out"; }
 """
 
 USER_SCRIPT = (
@@ -72,6 +73,7 @@ set +e
 export PATH=$ROOTPATH
 U=$USERNAME
 home=$(getent passwd "$U" | cut -d: -f6)
+emit CONFPATH "$(getconf PATH 2>/dev/null)"  # what `command -p` searches
 emit USER "$U" "$(id -u "$U" 2>/dev/null)" "$(id -Gn "$U" 2>/dev/null)" "$home"
 [ -r /etc/pam/environment ] && grep -E '^[[:space:]]*PATH[[:space:]]' /etc/pam/environment \
   | head -n 4 | while IFS= read -r l; do emit PAMPATH "$l"; done
@@ -82,30 +84,36 @@ trusted() {  # root-owned, nobody else may write it or its directory
   set -- $(stat -L -c '%u %a' "$f" 2>/dev/null) $(stat -L -c '%u %a' "$d" 2>/dev/null)
   [ "$1" = 0 ] && [ "$3" = 0 ] || return 1
   [ $(( 0$2 & 022 )) = 0 ] && [ $(( 0$4 & 022 )) = 0 ]; }
-kind() { local h; [ -f "$1" ] || { echo other; return; }  # never open a FIFO or a device
-  h=$(timeout 5 head -c 4 "$1" 2>/dev/null | tr -d '\0' | od -An -c | tr -d ' \n')
-  case $h in 177ELF*) echo elf ;; '#!'*) echo script ;; '') echo empty ;; *) echo other ;; esac }
+kind() { local h=; [ -f "$1" ] || { echo other; return; }  # never open a FIFO or a device
+  LC_ALL=C IFS= read -r -n 4 -d '' h < "$1" 2>/dev/null
+  case $h in $'\x7f'ELF*) echo elf ;; '#!'*) echo script ;; '') echo empty ;;
+    *) echo other ;; esac }
 resolve() {  # RES spelled resolved dev:ino owner mode kind
-  local p=$1 r; [ -e "$p" ] || { emit RES "$p" "" "" "" "" missing; return; }
+  local p=$1 r id owner mode; [ -e "$p" ] || { emit RES "$p" "" "" "" "" missing; return; }
   r=$(readlink -f "$p")
-  emit RES "$p" "$r" "$(stat -L -c '%d:%i' "$p")" "$(stat -L -c '%U' "$p")" \
-    "$(stat -L -c '%a' "$p")" "$(kind "$r")"
+  read -r id owner mode <<<"$(stat -L -c '%d:%i %U %a' "$p")"
+  emit RES "$p" "$r" "$id" "$owner" "$mode" "$(kind "$r")"
 }
+declare -A VER CMP  # by resolved file: each client runs once, however many spellings it has
 client() {  # CLIENT spelled origin + RES; VERSION when root may run it
-  local p=$1 origin=$2 v c
+  local p=$1 origin=$2 r
   [ -e "$p" ] || return
   emit CLIENT "$p" "$origin"
   case " $seen " in *" $p "*) return ;; esac  # one look per path, however often it is met
   seen="$seen $p"
   resolve "$p"
-  if [ "$(kind "$(readlink -f "$p")")" = elf ] && trusted "$(readlink -f "$p")"; then
-    v=$(timeout 15 "$p" --version </dev/null 2>/dev/null | head -c 200)
-    c=$(timeout 30 "$p" compose version </dev/null 2>/dev/null | head -c 200)
-    emit VERSION "$p" "$v" "$c"
+  r=$(readlink -f "$p")
+  if [ "$(kind "$r")" = elf ] && trusted "$r"; then
+    if [ -z "${VER[$r]+x}" ]; then
+      VER[$r]=$(timeout 15 "$r" --version </dev/null 2>/dev/null | head -c 200)
+      CMP[$r]=$(timeout 30 "$r" compose version </dev/null 2>/dev/null | head -c 200)
+    fi
+    emit VERSION "$p" "${VER[$r]}" "${CMP[$r]}"
   fi
 }
 seen=
-dirs="$ROOTPATH:/etc/profiles/per-user/$U/bin:$home/.nix-profile/bin:$USERPATH"
+dirs="$ROOTPATH:$(getconf PATH 2>/dev/null):/etc/profiles/per-user/$U/bin:$home/.nix-profile/bin"
+dirs="$dirs:$USERPATH"
 n=0; oldifs=$IFS; IFS=:
 for d in $dirs; do IFS=$oldifs; n=$((n+1)); [ $n -gt 96 ] && break
   case $d in /*) client "$d/docker" "path:$d" ;; esac
@@ -114,7 +122,7 @@ IFS=$oldifs
 n=0; for f in /nix/store/*-docker-*/bin/docker; do [ -e "$f" ] || continue
   n=$((n+1)); [ $n -gt 16 ] && break; client "$f" store; done
 for c in /proc/[0-9]*/comm; do
-  [ "$(cat "$c" 2>/dev/null)" = dockerd ] || continue
+  comm=; read -r comm < "$c" 2>/dev/null; [ "$comm" = dockerd ] || continue
   p=${c%/comm}; pid=${p#/proc/}
   exe=$(readlink "$p/exe" 2>/dev/null)
   emit DAEMON "$pid" "$(stat -c %U "$p" 2>/dev/null)" "$exe" \

@@ -137,3 +137,18 @@ def test_hostile_user_output_is_bounded() -> None:
     assert len(facts.user_docker) == 512
     assert facts.user_docker_host == ""  # past the line limit
     assert "did not finish" in facts.notes[0]
+
+
+@pytest.mark.parametrize(("layout", "absent"), [("design-b", False), ("design-b-nixos", True)])
+def test_command_p_applies_only_where_the_default_path_has_a_real_client(
+    layout: str, absent: bool
+) -> None:
+    facts = TargetFacts(user="ai-worker")
+    parse_user((RECORDED / layout / "user.txt").read_text(), facts)
+    parse_root("CONFPATH\t/bin:/usr/bin\n" + (RECORDED / layout / "root.txt").read_text(), facts)
+    assert facts.conf_path == ("/bin", "/usr/bin")
+    reasons = plan.not_applicable(facts)
+    assert ("aw-command-p" in reasons) is absent
+    if absent:
+        assert "command -p" in reasons["aw-command-p"]
+    assert facts.to_json()["path"]["system_default"] == ["/bin", "/usr/bin"]

@@ -43,3 +43,18 @@ def test_a_user_writable_client_is_never_run_by_root(tmp_path: Path) -> None:
     out = _run_root_script(tmp_path)
     assert "DISCOVER-ROOT-OK" in out
     assert not witness.exists()
+    facts = TargetFacts(user="ai-worker")
+    parse_root(out, facts)
+    assert facts.resolved[str(fake)].kind == "script"
+    assert not [c for c in facts.clients if c.path.spelled == str(fake) and c.version]
+
+
+def test_fields_with_tabs_and_newlines_stay_one_field(tmp_path: Path) -> None:
+    odd = tmp_path / "a\tb\nc"
+    odd.mkdir()
+    (odd / "docker").write_bytes(b"")
+    out = _run_root_script(odd)
+    assert "DISCOVER-ROOT-OK" in out
+    rows = [line.split("\t") for line in out.splitlines() if line.startswith("RES\t")]
+    assert all(len(r) == 7 for r in rows), rows
+    assert [r[6] for r in rows if r[1].endswith("a b c/docker")] == ["empty"]
