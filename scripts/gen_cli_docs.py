@@ -115,7 +115,11 @@ def render() -> str:
         "there is something to do about it. Data goes to stdout, messages to stderr. "
         "Ctrl-C and SIGTERM (a cancelled CI job) stop a command the same way: what it made "
         "so far is cleaned up (a second signal only says that clean-up is under way), and "
-        "the exit code is 130.\n",
+        "the exit code is 130. Each command's section below ends with the codes that "
+        "command can exit with (one table in `stagingvm/cli/exitcodes.py`, which its "
+        "`--help` shows too and a test holds to what the command really returns); "
+        "`N` is a status that is not ours: the remote command's (`ssh`) or the job's "
+        "(`lab exec`).\n",
         "| code | meaning |\n| ---: | --- |\n"
         + "".join(f"| {code} | {text.replace('|', '/')} |\n" for code, text in exit_code_rows()),
         f"## {PROG}\n",

@@ -27,7 +27,7 @@ import typer
 from typer.core import TyperGroup
 
 from stagingvm import __version__
-from stagingvm.cli import fastparams, globalopts, signals
+from stagingvm.cli import exitcodes, fastparams, globalopts, signals
 from stagingvm.cli.output import Output
 from stagingvm.cli.state import CliState
 from stagingvm.errors import (
@@ -282,7 +282,19 @@ def get_app() -> typer.Typer:
     app.callback()(_root)
     for dotted in COMMAND_MODULES:
         importlib.import_module(dotted).register(app)
+    _add_exit_codes(app, [])
     return app
+
+
+def _add_exit_codes(app: typer.Typer, path: list[str]) -> None:
+    """Each verb's help ends with its exit codes, from the one table in ``exitcodes``."""
+    for info in app.registered_commands:
+        assert info.name is not None  # every command is registered by name
+        info.epilog = exitcodes.epilog(" ".join([*path, info.name]))
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        assert sub is not None and sub.info.name is not None
+        _add_exit_codes(sub, [*path, sub.info.name])
 
 
 def main() -> None:

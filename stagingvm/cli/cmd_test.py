@@ -81,10 +81,8 @@ def test(
     """Build a configuration, boot it, check the policy, write reports, destroy the VM.
 
     The VM is destroyed whatever happens (failure, time-out, Ctrl-C, SIGTERM) unless
-    --keep-on-failure is given and the run did not pass. Exit status: 0 every restriction
-    held, 10 a restriction was violated, 11 no verdict (build, boot or check failed, time-out),
-    130 interrupted; before anything is built: 2 bad input, 3 an --image or --recipe that
-    does not exist.
+    --keep-on-failure is given and the run did not pass. Bad input (2, 3) is found before
+    anything is built.
 
     Example:
 

@@ -172,16 +172,3 @@ def test_config_hints_name_a_help_topic_not_a_repository_path(cli: Invoke, tmp_p
     result = cli(["--config", str(broken), "config"])
     assert result.exit_code == 2
     assert "hint: see `pr-test-vm help configuration` for the format" in result.stderr
-
-
-def test_check_and_test_document_the_codes_they_exit_with(cli: Invoke, tmp_path: Path) -> None:
-    data = ["--uri", "test:///default", "--data-dir", str(tmp_path / "d")]
-    check = cli([*data, "check", "nosuch"])
-    assert check.exit_code == 3
-    assert cli([*data, "check", "Bad_"]).exit_code == 2
-    test = cli([*data, "test", "--image", str(tmp_path / "nonexistent.qcow2")])
-    assert test.exit_code == 3
-    for verb, codes in (("check", ("2 bad input", "3 no such VM")), ("test", ("2 bad", "3 an"))):
-        text = " ".join(cli([verb, "--help"]).stdout.split())
-        for code in codes:
-            assert code in text, (verb, code)
