@@ -101,7 +101,10 @@ def render() -> str:
         "MEMORY and VCPUS (in that order) before it would cut NAME, STATE or IP, and prints "
         "plain columns when even those do not fit. Piped, output is plain columns. "
         "`NO_COLOR=1` (or `TERM=dumb`) prints no escape sequence at all: no colour, no bold, "
-        "no spinner (phases are plain lines). Usage mistakes print `error:` and `hint:` lines "
+        "no spinner (phases are plain lines). The upload of a base image (`build`, `start "
+        "--image`, `test`) shows a bar with bytes done/total, percent, rate and time left on "
+        "a terminal; with `-v` off one, a line at each tenth crossed. Usage mistakes print "
+        "`error:` and `hint:` lines "
         "and exit 2.\n",
         "Shell completion (Typer's) completes verbs, options, VM names and base names; names "
         "come from the data dir, without connecting to libvirt. "
