@@ -16,7 +16,6 @@ from typing import Annotated
 import typer
 
 from stagingvm.cli.buildopts import ImagePath, NixOptions, NixpkgsPath, RecipeName
-from stagingvm.cli.ci_env import pr_and_commit
 from stagingvm.cli.policyopts import PolicyRef, load_chosen_policy
 from stagingvm.cli.signals import interrupt_once
 from stagingvm.cli.state import cli_state
@@ -96,6 +95,7 @@ def test(
 
     from stagingvm.ci.policy import CheckPolicy
     from stagingvm.ci.run import ReportPaths, RunRequest, run_test, vm_name_for
+    from stagingvm.cli.ci_env import pr_and_commit  # tomllib, json: only when `test` runs
     from stagingvm.nixbuild.expr import GuestOptions, parse_nix_option
 
     state = cli_state(ctx)

@@ -69,12 +69,25 @@ class Output:
             )
         return self._err
 
+    def _plain(self) -> bool:
+        """Messages go out as plain text, without Rich: nothing to style, and no console was
+        made or given (importing Rich costs more CPU than a whole ``list``)."""
+        return self._err is None and not colour_wanted(sys.stderr)
+
     def _line(self, label: str, style: str, message: str) -> None:
+        # Control characters and escape sequences (a guest's output) are shown, never
+        # interpreted; with Rich, as Text, not markup: messages hold user input such as "[a]".
+        self._emit(label, style, term(message, keep_newlines=True))
+
+    def _emit(self, label: str, style: str, text: str) -> None:
+        """*label* (in *style*) and *text*, already made safe by ``term``, as one line."""
+        if self._plain():
+            sys.stderr.write(f"{label}{text}\n")
+            sys.stderr.flush()
+            return
         from rich.text import Text
 
-        # Text, not markup: messages hold user input such as "[network]" or "a[b]"; control
-        # characters and escape sequences (a guest's output) are shown, never interpreted.
-        self.err.print(Text.assemble((label, style), term(message, keep_newlines=True)))
+        self.err.print(Text.assemble((label, style), text))
 
     def error(self, message: str) -> None:
         self._line("error: ", "bold red", message)
@@ -96,11 +109,9 @@ class Output:
 
     def detail(self, label: str, lines: Sequence[str]) -> None:
         """An indented block under an error, such as the last console lines."""
-        from rich.text import Text
-
-        self.err.print(Text(f"  {label}:", style="bold"))
+        self._emit(f"  {label}:", "bold", "")
         for line in lines:
-            self.err.print(Text(f"    | {term(line)}"))
+            self._emit(f"    | {term(line)}", "", "")
 
     # -- stdout: data ------------------------------------------------------------------------
     def data(self, text: str) -> None:
