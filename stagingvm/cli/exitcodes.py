@@ -116,7 +116,8 @@ VERBS: dict[str, tuple[Code, ...]] = {
             "the guest's host key is not the one recorded",
             "tests/e2e/test_hostkeys_e2e.py::test_a_wrong_recorded_key_is_refused_at_first_contact",
         ),
-        _c(AcceleratorUnavailableError, "accel = kvm, but KVM does not run guests here"),
+        _c(BuildError, "importing --image failed (the upload)", E2E),
+        _c(AcceleratorUnavailableError, "accel = kvm without KVM, or qemu-img missing (--image)"),
     ),
     "stop": (
         _ok("the VM is shut off"),
@@ -227,8 +228,11 @@ VERBS: dict[str, tuple[Code, ...]] = {
     "check": (
         _ok("every restriction held", E2E),
         _c(_BAD, "bad input: name, policy, --family, a report path"),
-        _NO_VM,
+        _c(NotFoundError, "no such VM, no address, or (--reset) no snapshot `ready`"),
         _LIBVIRT,
+        _c(WaitTimeoutError, "--reset: SSH did not come back in time", E2E),
+        _c(ConflictError, "--reset: another command holds the VM's lock", _LOCK_BUSY),
+        _c(GuestFailedError, "--reset: the guest stopped during the wait", E2E),
         _c(HostKeyError, "the VM's host key changed", E2E),
         _c(
             RestrictionViolatedError,
