@@ -14,6 +14,7 @@ import argparse
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,13 +93,18 @@ def render() -> str:
         f"`{PROG} --uri test:///default list` or `{PROG} list --uri test:///default` "
         f"(nothing after `ssh NAME` or `--` is taken). `LIBVIRT_DEFAULT_URI` is honoured, "
         "below `STAGINGVM_URI`. Settings and their sources are described in "
-        "[configuration.md](configuration.md).\n",
+        "[configuration.md](configuration.md). The same reference is the man page "
+        f"`man {PROG}` (`man/{PROG}.1`, made by `python scripts/gen_man_page.py`), which "
+        "`pip install` and the Nix package install.\n",
         "## Terminals and shells\n",
         "On a terminal, tables fit its width without cutting a cell: `list` drops BASE, AGE, "
         "MEMORY and VCPUS (in that order) before it would cut NAME, STATE or IP, and prints "
         "plain columns when even those do not fit. Piped, output is plain columns. "
         "`NO_COLOR=1` (or `TERM=dumb`) prints no escape sequence at all: no colour, no bold, "
-        "no spinner (phases are plain lines). Usage mistakes print `error:` and `hint:` lines "
+        "no spinner (phases are plain lines). The upload of a base image (`build`, `start "
+        "--image`, `test`) shows a bar with bytes done/total, percent, rate and time left on "
+        "a terminal; with `-v` off one, a line at each tenth crossed. Usage mistakes print "
+        "`error:` and `hint:` lines "
         "and exit 2.\n",
         "Shell completion (Typer's) completes verbs, options, VM names and base names; names "
         "come from the data dir, without connecting to libvirt. "
@@ -115,7 +121,11 @@ def render() -> str:
         "there is something to do about it. Data goes to stdout, messages to stderr. "
         "Ctrl-C and SIGTERM (a cancelled CI job) stop a command the same way: what it made "
         "so far is cleaned up (a second signal only says that clean-up is under way), and "
-        "the exit code is 130.\n",
+        "the exit code is 130. Each command's section below ends with the codes that "
+        "command can exit with (one table in `stagingvm/cli/exitcodes.py`, which its "
+        "`--help` shows too and a test holds to what the command really returns); "
+        "`N` is a status that is not ours: the remote command's (`ssh`) or the job's "
+        "(`lab exec`).\n",
         "| code | meaning |\n| ---: | --- |\n"
         + "".join(f"| {code} | {text.replace('|', '/')} |\n" for code, text in exit_code_rows()),
         f"## {PROG}\n",
@@ -127,22 +137,31 @@ def render() -> str:
     return "\n".join(parts)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="fail if docs/cli.md is stale")
+def write_or_check(
+    target: Path, render_text: Callable[[], str], regenerate: str, doc: str | None
+) -> int:
+    """The command line of a generator: rewrite *target*, or with --check exit 1 if stale."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument("--check", action="store_true", help=f"fail if {target.name} is stale")
     args = parser.parse_args()
     os.environ["NO_COLOR"] = "1"
     sys.path.insert(0, str(ROOT))
-    text = render()
+    text = render_text()
+    name = target.relative_to(ROOT)
     if args.check:
-        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
         if current != text:
-            print(f"docs/cli.md is stale: run `{REGENERATE}`", file=sys.stderr)
+            print(f"{name} is stale: run `{regenerate}`", file=sys.stderr)
             return 1
         return 0
-    DOC.write_text(text, encoding="utf-8")
-    print(f"wrote {DOC.relative_to(ROOT)}")
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {name}")
     return 0
+
+
+def main() -> int:
+    return write_or_check(DOC, render, REGENERATE, __doc__)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -92,6 +91,8 @@ def _parse(loads: Callable[[str], Any], text: str, what: str) -> Any:
 
 def parse_toml(text: str, what: str) -> dict[str, Any]:
     """``tomllib.loads`` with a nesting limit; TOMLDecodeError is left to the caller."""
+    import tomllib  # only where there is TOML to read: `list` without a config file has none
+
     data: dict[str, Any] = _parse(tomllib.loads, text, what)
     return data
 

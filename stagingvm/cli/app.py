@@ -27,7 +27,7 @@ import typer
 from typer.core import TyperGroup
 
 from stagingvm import __version__
-from stagingvm.cli import fastparams, globalopts, signals
+from stagingvm.cli import exitcodes, fastparams, globalopts, signals
 from stagingvm.cli.output import Output
 from stagingvm.cli.state import CliState
 from stagingvm.errors import (
@@ -267,9 +267,36 @@ def _root(
     )
 
 
+# The root options that take a value (a test holds this to the root's parameters): what
+# ``_verb`` must skip to find the verb. Any other word before the verb is a flag.
+VALUE_OPTIONS = frozenset({"--uri", "--data-dir", "--config"})
+# Root options that print something about every command: they need the whole tree.
+WHOLE_TREE_OPTIONS = frozenset({"-h", "--help", "--version", "--install-completion",
+                                "--show-completion"})  # fmt: skip
+COMPLETE_VAR = "_PR_TEST_VM_COMPLETE"
+
+
+def _verb(args: list[str]) -> str | None:
+    """The verb of the command line *args*, or None when the whole tree is wanted (root
+    help, version, completion, no verb at all)."""
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        opt = args[i].split("=", 1)[0]
+        if opt in WHOLE_TREE_OPTIONS:
+            return None
+        i += 2 if opt in VALUE_OPTIONS and "=" not in args[i] else 1
+    return args[i] if i < len(args) else None
+
+
 @functools.cache
-def get_app() -> typer.Typer:
-    """Build the Typer app with every command module registered (once per process)."""
+def get_app(only: str | None = None) -> typer.Typer:
+    """Build the Typer app with every command module registered (once per process).
+
+    With *only* (a verb, ``"lab"`` for a group), the app keeps just that command: Typer reads
+    the signature and type hints of every command it is given to build its tree, which costs
+    more CPU than ``list`` itself, and running one verb needs only that verb's. An *only*
+    that is no verb keeps them all (Click's "No such command" then suggests the right one).
+    """
     app = typer.Typer(
         name=PROG,
         cls=_StagingVMGroup,
@@ -282,10 +309,28 @@ def get_app() -> typer.Typer:
     app.callback()(_root)
     for dotted in COMMAND_MODULES:
         importlib.import_module(dotted).register(app)
+    if only is not None:
+        commands = [c for c in app.registered_commands if c.name == only]
+        groups = [g for g in app.registered_groups if g.typer_instance.info.name == only]  # type: ignore[union-attr]
+        if commands or groups:
+            app.registered_commands, app.registered_groups = commands, groups
+    _add_exit_codes(app, [])
     return app
+
+
+def _add_exit_codes(app: typer.Typer, path: list[str]) -> None:
+    """Each verb's help ends with its exit codes, from the one table in ``exitcodes``."""
+    for info in app.registered_commands:
+        assert info.name is not None  # every command is registered by name
+        info.epilog = exitcodes.epilog(" ".join([*path, info.name]))
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        assert sub is not None and sub.info.name is not None
+        _add_exit_codes(sub, [*path, sub.info.name])
 
 
 def main() -> None:
     """Entry point of the ``pr-test-vm`` console script."""
+    verb = None if COMPLETE_VAR in os.environ else _verb(sys.argv[1:])
     with signals.interrupt_once():
-        get_app()(prog_name=PROG)
+        get_app(verb)(prog_name=PROG)

@@ -79,11 +79,8 @@ def check(
 
     Root plants oracles (root-only marks, canaries with fresh nonces, a victim container);
     then every promise and escape probe runs as the policy's user over SSH with its own key,
-    and each is judged by what the oracles saw, never by exit codes alone.
-    Exit 0: everything held; 10: a restriction was violated; 11: could not check;
-    130: interrupted (the reports still get what was found until then); before any
-    check runs: 2 bad input (name, policy, family), 3 no such VM, 4 libvirt unreachable,
-    8 host key changed.
+    and each is judged by what the oracles saw, never by exit codes alone. Interrupted,
+    the reports still get what was found until then.
 
     Example:
 

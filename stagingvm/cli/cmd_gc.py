@@ -41,8 +41,6 @@ def gc(
     are gone. Anything a running stagingvm command holds (its lock) is left alone and shown
     as busy. Without --yes nothing is changed.
 
-    Exit 0 when nothing is left to remove, 1 when a removal failed.
-
     Example:
 
     \b

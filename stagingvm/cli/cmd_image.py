@@ -11,19 +11,11 @@ from typing import Annotated, Any
 
 import typer
 
+from stagingvm.cli.output import human_size
 from stagingvm.cli.state import cli_state
 from stagingvm.errors import StagingVMError
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def image_build(
@@ -60,7 +52,7 @@ def image_build(
         doc = {"name": the_recipe.name, "hash": the_recipe.hash12, "path": str(disk)}
         state.out.json({**doc, "manifest": manifest})
     else:
-        state.out.info(f"image {the_recipe.cache_key} is ready ({_size(disk.stat().st_size)})")
+        state.out.info(f"image {the_recipe.cache_key} is ready ({human_size(disk.stat().st_size)})")
         state.out.data(str(disk))
 
 
@@ -113,7 +105,7 @@ def image_list(
     lines = [f"{'NAME':<16} {'HASH':<12} {'SIZE':>9}  {'BUILT':<20} CURRENT"]
     for d in entries:
         lines.append(
-            f"{d['name']:<16} {d['hash']:<12} {_size(d['disk_bytes']):>9}  "
+            f"{d['name']:<16} {d['hash']:<12} {human_size(d['disk_bytes']):>9}  "
             f"{d['built_at'] or '-':<20} {'yes' if d['current'] else 'no'}"
         )
     state.out.data("\n".join(lines))

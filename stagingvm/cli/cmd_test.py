@@ -16,7 +16,6 @@ from typing import Annotated
 import typer
 
 from stagingvm.cli.buildopts import ImagePath, NixOptions, NixpkgsPath, RecipeName
-from stagingvm.cli.ci_env import pr_and_commit
 from stagingvm.cli.policyopts import PolicyRef, load_chosen_policy
 from stagingvm.cli.signals import interrupt_once
 from stagingvm.cli.state import cli_state
@@ -81,10 +80,8 @@ def test(
     """Build a configuration, boot it, check the policy, write reports, destroy the VM.
 
     The VM is destroyed whatever happens (failure, time-out, Ctrl-C, SIGTERM) unless
-    --keep-on-failure is given and the run did not pass. Exit status: 0 every restriction
-    held, 10 a restriction was violated, 11 no verdict (build, boot or check failed, time-out),
-    130 interrupted; before anything is built: 2 bad input, 3 an --image or --recipe that
-    does not exist.
+    --keep-on-failure is given and the run did not pass. Bad input (2, 3) is found before
+    anything is built.
 
     Example:
 
@@ -98,6 +95,7 @@ def test(
 
     from stagingvm.ci.policy import CheckPolicy
     from stagingvm.ci.run import ReportPaths, RunRequest, run_test, vm_name_for
+    from stagingvm.cli.ci_env import pr_and_commit  # tomllib, json: only when `test` runs
     from stagingvm.nixbuild.expr import GuestOptions, parse_nix_option
 
     state = cli_state(ctx)

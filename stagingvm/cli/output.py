@@ -17,7 +17,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from stagingvm.escaping import term
@@ -69,12 +69,25 @@ class Output:
             )
         return self._err
 
+    def _plain(self) -> bool:
+        """Messages go out as plain text, without Rich: nothing to style, and no console was
+        made or given (importing Rich costs more CPU than a whole ``list``)."""
+        return self._err is None and not colour_wanted(sys.stderr)
+
     def _line(self, label: str, style: str, message: str) -> None:
+        # Control characters and escape sequences (a guest's output) are shown, never
+        # interpreted; with Rich, as Text, not markup: messages hold user input such as "[a]".
+        self._emit(label, style, term(message, keep_newlines=True))
+
+    def _emit(self, label: str, style: str, text: str) -> None:
+        """*label* (in *style*) and *text*, already made safe by ``term``, as one line."""
+        if self._plain():
+            sys.stderr.write(f"{label}{text}\n")
+            sys.stderr.flush()
+            return
         from rich.text import Text
 
-        # Text, not markup: messages hold user input such as "[network]" or "a[b]"; control
-        # characters and escape sequences (a guest's output) are shown, never interpreted.
-        self.err.print(Text.assemble((label, style), term(message, keep_newlines=True)))
+        self.err.print(Text.assemble((label, style), text))
 
     def error(self, message: str) -> None:
         self._line("error: ", "bold red", message)
@@ -96,11 +109,9 @@ class Output:
 
     def detail(self, label: str, lines: Sequence[str]) -> None:
         """An indented block under an error, such as the last console lines."""
-        from rich.text import Text
-
-        self.err.print(Text(f"  {label}:", style="bold"))
+        self._emit(f"  {label}:", "bold", "")
         for line in lines:
-            self.err.print(Text(f"    | {term(line)}"))
+            self._emit(f"    | {term(line)}", "", "")
 
     # -- stdout: data ------------------------------------------------------------------------
     def data(self, text: str) -> None:
@@ -187,6 +198,16 @@ class Output:
         )
 
 
+def human_size(n: float) -> str:
+    """*n* bytes for people: ``512 B``, ``4.0 MiB``, ``1.2 GiB``."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
 TABLE_GAP = 3  # what Rich's SIMPLE_HEAD box puts between two columns (pad, rule, pad)
 
 
@@ -265,12 +286,82 @@ class CliProgress:
                 self._status.stop()
                 self._status = None
             if ok:
-                from rich.text import Text
+                self._done(description, time.monotonic() - started)
 
-                elapsed = time.monotonic() - started
-                self._out.err.print(
-                    Text.assemble(("✓ ", "green"), description, (f" ({elapsed:.1f} s)", "dim"))
-                )
+    @contextlib.contextmanager
+    def transfer(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        """A phase that moves *total* bytes: a bar with bytes, percent and rate on a terminal;
+        off one (with ``--verbose``) a line at each tenth; else nothing. The context gives
+        the function the work calls with the bytes done so far."""
+        if not self.enabled:
+            with self._transfer_lines(description, total) as advance:
+                yield advance
+            return
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+        from rich.progress import Progress as Bar
+
+        paused = self._status  # one live display at a time: the spinner waits meanwhile
+        if paused is not None:
+            paused.stop()
+        bar = Bar(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TaskProgressColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=self._out.err,
+            transient=True,
+        )
+        task = bar.add_task(term(description), total=total)
+        started = time.monotonic()
+        try:
+            with bar:
+                yield lambda done: bar.update(task, completed=done)
+        finally:
+            if paused is not None:
+                paused.start()
+        self._done(description, time.monotonic() - started, f", {human_size(total)}")
+
+    @contextlib.contextmanager
+    def _transfer_lines(self, description: str, total: int) -> Iterator[Callable[[int], None]]:
+        if not self.log:
+            yield lambda done: None
+            return
+        self._out._line("", "", f"... {description} ({human_size(total)})")
+        started = time.monotonic()
+        next_tenth = 1
+
+        def advance(done: int) -> None:
+            nonlocal next_tenth
+            if total <= 0 or done * 10 < next_tenth * total or done >= total:
+                return
+            rate = done / max(time.monotonic() - started, 1e-6)
+            self._out._line(
+                "",
+                "",
+                f"    {description}: {done * 100 // total}% ({human_size(done)} of "
+                f"{human_size(total)}, {human_size(rate)}/s)",
+            )
+            next_tenth = done * 10 // total + 1
+
+        yield advance
+        elapsed = time.monotonic() - started
+        self._out._line("", "", f"done: {description} ({elapsed:.1f} s, {human_size(total)})")
+
+    def _done(self, description: str, elapsed: float, extra: str = "") -> None:
+        from rich.text import Text
+
+        self._out.err.print(
+            Text.assemble(("✓ ", "green"), description, (f" ({elapsed:.1f} s{extra})", "dim"))
+        )
 
     def note(self, message: str) -> None:
         if not self._out.quiet:

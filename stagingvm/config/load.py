@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,6 +176,8 @@ def _read_file(path: Path, kind: str, *, required: bool) -> _Layer | None:
                 hint="check the path given with --config or STAGINGVM_CONFIG",
             )
         return None
+    import tomllib  # only when there is a file to read
+
     try:
         # Bounded, regular files only: a FIFO or /dev/zero is bad input, never a hang.
         text = read_bounded(path, CONFIG_CAP, "config file")

@@ -50,6 +50,24 @@ def from_network(network: libvirt.virNetwork | None, mac: str) -> str | None:
     return None
 
 
+def network_leases(network: libvirt.virNetwork | None) -> dict[str, str]:
+    """MAC (lower case) -> IPv4 of every current lease of *network*, in one call; empty when
+    the network or its driver cannot tell (the test driver tracks no leases)."""
+    import libvirt
+
+    if network is None:
+        return {}
+    try:
+        leases = network.DHCPLeases(None, 0)
+    except libvirt.libvirtError:
+        return {}
+    return {
+        str(lease["mac"]).lower(): str(lease["ipaddr"])
+        for lease in leases or []
+        if lease.get("type") == 0 and lease.get("mac") and lease.get("ipaddr")
+    }
+
+
 def from_agent(dom: libvirt.virDomain, mac: str) -> str | None:
     import libvirt
 

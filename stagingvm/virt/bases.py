@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from stagingvm import datadir, locks
 from stagingvm.errors import BuildError, ConflictError, NotFoundError
 from stagingvm.names import validate_name
-from stagingvm.progress import NULL_PROGRESS, Progress
+from stagingvm.progress import NULL_PROGRESS, Progress, transfer
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt import qemuimg, storage
 
@@ -215,9 +215,10 @@ def _import_locked(
         upload = tmp / "base.qcow2"
         with progress.phase(f"writing {image.name} as a self-contained qcow2"):
             qemuimg.convert_to_qcow2(facts.path, facts.format, upload)
-        with progress.phase(f"uploading {image.name} as base image {name}"):
+        what = f"uploading {image.name} as base image {name}"
+        with transfer(progress, what, upload.stat().st_size) as advance:
             try:
-                vol = storage.upload_file(conn, pool, vol_name, upload)
+                vol = storage.upload_file(conn, pool, vol_name, upload, on_chunk=advance)
             except libvirt.libvirtError as exc:
                 raise BuildError(
                     f"could not upload {image} into storage pool {pool.name()}: {exc}"

@@ -9,7 +9,6 @@ even when its domain is already gone.
 from __future__ import annotations
 
 import ipaddress
-import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -204,6 +203,8 @@ def dhcp_hosts(network: libvirt.virNetwork) -> list[DhcpHost]:
 
 def new_mac(network: libvirt.virNetwork) -> str:
     """A random MAC in QEMU's 52:54:00 range that no host entry of *network* uses."""
+    import secrets  # hmac and hashlib behind it: only when a VM is made
+
     taken = {host.mac for host in dhcp_hosts(network)}
     while True:
         mac = "52:54:00:" + ":".join(f"{b:02x}" for b in secrets.token_bytes(3))

@@ -18,14 +18,13 @@ from stagingvm.progress import Progress
 from stagingvm.settings import Settings
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt import network, storage
-from stagingvm.virt.accel.accel import resolve_accel
 from stagingvm.virt.connection import connect
-from stagingvm.vm.readiness import Probes
-from stagingvm.vm.setup import ensure_network_and_pool
-from stagingvm.vm.waits import Clock
 
 if TYPE_CHECKING:
     import libvirt
+
+    from stagingvm.vm.readiness import Probes
+    from stagingvm.vm.waits import Clock
 
 
 def overlay_name(name: str) -> str:
@@ -50,18 +49,32 @@ class VMHost:
         timeout_factor: float | None,
         lock_timeout: float,
         clock: Clock,
-        probes: Probes,
-        routes_path: Path,
+        probes: Probes | None,
+        routes_path: Path | None,
     ) -> None:
         self.settings = settings
         self.progress = progress
         self.clock = clock
-        self.probes = probes
+        self._probes = probes
         self._conn = conn
         self._domain_type = domain_type
         self._timeout_factor = timeout_factor
         self._lock_timeout = lock_timeout
         self._routes_path = routes_path
+
+    @property
+    def probes(self) -> Probes:
+        """How a start checks SSH (the real probes unless a test gave its own), made on first
+        use: ``list`` and ``status`` never need them."""
+        if self._probes is None:
+            from stagingvm.vm.readiness import SSHProbes
+
+            self._probes = SSHProbes()
+        return self._probes
+
+    @probes.setter
+    def probes(self, probes: Probes) -> None:
+        self._probes = probes
 
     @property
     def conn(self) -> libvirt.virConnect:
@@ -105,6 +118,8 @@ class VMHost:
 
     def _resolve_accel(self) -> tuple[str, float | None]:
         """``resolve_accel`` decides (it probes KVM by running a guest), once per host."""
+        from stagingvm.virt.accel.accel import resolve_accel  # a probe guest: starts only
+
         decision = resolve_accel(self.settings, self.conn, progress=self.progress)
         if decision.warning:
             self.progress.note(decision.warning)
@@ -112,9 +127,15 @@ class VMHost:
 
     def ensure_host(self) -> libvirt.virStoragePool:
         """Network and pool, idempotently, under the host lock; returns the pool."""
+        from stagingvm.virt.subnets import PROC_ROUTE  # socket, ipaddress: set-up only
+        from stagingvm.vm.setup import ensure_network_and_pool
+
         with self.host_lock():
             ensure_network_and_pool(
-                self.conn, self.settings, progress=self.progress, routes_path=self._routes_path
+                self.conn,
+                self.settings,
+                progress=self.progress,
+                routes_path=self._routes_path or PROC_ROUTE,
             )
         return storage.require_pool(self.conn, self.settings.pool_name)
 

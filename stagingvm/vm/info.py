@@ -7,6 +7,7 @@ take seconds) except where a caller asks for the address itself.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,14 +30,20 @@ def info(
     dom: libvirt.virDomain,
     found: vdomain.DomainFacts,
     net: libvirt.virNetwork | None,
+    leases: Mapping[str, str] | None = None,
 ) -> VMInfo:
-    """The VMInfo of one stagingvm domain (its address from the lease only)."""
+    """The VMInfo of one stagingvm domain (its address from the lease only).
+
+    *leases* (MAC -> IPv4 of the network's leases, asked once for a whole list) saves the
+    per-domain lookup; a MAC without a lease there is still looked up on its own."""
     meta = found.metadata
     assert meta is not None
     code = vdomain.state(dom)
     ip = None
     if found.mac and code in vdomain.RUNNING_STATES:
-        ip = vaddress.lookup_ipv4(dom, found.mac, net, use_agent=False)
+        ip = (leases or {}).get(found.mac.lower()) or vaddress.lookup_ipv4(
+            dom, found.mac, net, use_agent=False
+        )
     return VMInfo(
         name=found.name,
         state=vdomain.state_name(code),
@@ -94,10 +101,11 @@ def list_vms(host: VMHost) -> list[VMInfo]:
     import libvirt
 
     net = host.network()
+    leases = vaddress.network_leases(net)  # one call for every VM's address
     infos = []
     for dom, found in vdomain.owned_domains(host.conn):
         try:
-            infos.append(info(host.conn, dom, found, net))
+            infos.append(info(host.conn, dom, found, net, leases))
         except libvirt.libvirtError as exc:
             if error_code(exc) != libvirt.VIR_ERR_NO_DOMAIN:
                 raise  # else: destroyed by another command while we listed

@@ -20,31 +20,25 @@ from stagingvm.errors import ConflictError, InvalidInputError, NotFoundError
 from stagingvm.names import validate_name, validate_user
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.settings import Settings
-from stagingvm.ssh.keys import user_credentials
 from stagingvm.ssh.target import SSHTarget
-from stagingvm.virt import bases
 from stagingvm.virt import domain as vdomain
-from stagingvm.virt.bases import BaseImage
 from stagingvm.virt.connection import translate
-from stagingvm.virt.subnets import PROC_ROUTE
 from stagingvm.vm import info as vminfo
-from stagingvm.vm import start as vmstart
-from stagingvm.vm import teardown
 from stagingvm.vm.host import VMHost, overlay_name
-from stagingvm.vm.hostkeys import recorded_host_keys
 from stagingvm.vm.info import login_key
-from stagingvm.vm.models import VMInfo
-from stagingvm.vm.readiness import Probes, SSHProbes
-from stagingvm.vm.start import ROOT_KEY_CREDENTIAL, USER_KEY_CREDENTIAL
-from stagingvm.vm.waits import Clock, MonotonicClock
+from stagingvm.vm.models import ROOT_KEY_CREDENTIAL, USER_KEY_CREDENTIAL, VMInfo
+from stagingvm.vm.waits import MonotonicClock
 
 if TYPE_CHECKING:
     import libvirt
 
+    from stagingvm.virt.bases import BaseImage
+    from stagingvm.vm.readiness import Probes
+    from stagingvm.vm.waits import Clock
+
 __all__ = [
     "ROOT_KEY_CREDENTIAL",
     "USER_KEY_CREDENTIAL",
-    "BaseImage",
     "Manager",
     "SSHTarget",
     "VMInfo",
@@ -80,7 +74,8 @@ class Manager:
     *domain_type* ("kvm" or "qemu") and *timeout_factor* may come from the caller; without
     them ``stagingvm.virt.accel.accel.resolve_accel`` decides from ``settings.accel`` on the
     first start (it runs a probe guest to see whether KVM really works).
-    *conn*, *clock*, *probes* and *routes_path* let tests drive it on libvirt's test driver.
+    *conn*, *clock*, *probes* and *routes_path* (default /proc/net/route) let tests drive it
+    on libvirt's test driver.
     """
 
     def __init__(
@@ -94,7 +89,7 @@ class Manager:
         lock_timeout: float = locks.DEFAULT_TIMEOUT,
         clock: Clock | None = None,
         probes: Probes | None = None,
-        routes_path: Path = PROC_ROUTE,
+        routes_path: Path | None = None,
     ) -> None:
         if domain_type not in (None, "kvm", "qemu"):
             raise InvalidInputError(f"domain type must be kvm or qemu, not {domain_type!r}")
@@ -108,7 +103,7 @@ class Manager:
             timeout_factor=timeout_factor,
             lock_timeout=lock_timeout,
             clock=clock or MonotonicClock(),
-            probes=probes or SSHProbes(),
+            probes=probes,
             routes_path=routes_path,
         )
 
@@ -132,6 +127,9 @@ class Manager:
         return self._import_base(image, name, source_key=source_key)
 
     def _import_base(self, image: Path, name: str, *, source_key: str | None = None) -> BaseImage:
+        from stagingvm.virt import bases  # the import machinery: not for `list`
+        from stagingvm.vm.hostkeys import recorded_host_keys
+
         host_keys = recorded_host_keys(image)
         pool = self.host.ensure_host()
         # The upload holds the import lock of *name*, not the host lock: starts go on meanwhile.
@@ -173,6 +171,8 @@ class Manager:
         VM lock, the domain is looked up once: none (new VM), stagingvm's and stopped (boot it
         again), anything else (ConflictError).
         """
+        from stagingvm.vm import start as vmstart  # creating and booting: not for `list`
+
         name = validate_name(name)
         base_name: str = validate_name(base if base is not None else name, what="base image name")
         users = [validate_user(user) for user in user_keys]
@@ -204,6 +204,8 @@ class Manager:
                 )
             if image is not None:
                 base_name = self._import_base(Path(image).resolve(), base_name).name
+            from stagingvm.ssh.keys import user_credentials
+
             keys = user_credentials(self.settings.keys_dir, users) if users else {}
             vm = vmstart.NewVM(
                 name=name,
@@ -219,6 +221,8 @@ class Manager:
     @_libvirt_errors
     def stop(self, name: str, *, force: bool = False, timeout: float | None = None) -> VMInfo:
         """ACPI shutdown and wait for it (or power off at once with *force*)."""
+        from stagingvm.vm import teardown
+
         name = validate_name(name)
         with self.host.vm_lock(name):
             dom, found = vdomain.require_owned(self.conn, name)
@@ -232,6 +236,8 @@ class Manager:
     @_libvirt_errors
     def destroy(self, name: str) -> None:
         """Remove VM *name* and everything stagingvm made for it."""
+        from stagingvm.vm import teardown
+
         name = validate_name(name)
         with self.host.vm_lock(name):
             teardown.destroy_locked(self.host, name, vdomain.lookup(self.conn, name))
@@ -239,6 +245,8 @@ class Manager:
     @_libvirt_errors
     def rebuild(self, name: str, *, wait: bool = True, keep_on_failure: bool = False) -> VMInfo:
         """Destroy *name* and start it again from its base, with the same MAC and address."""
+        from stagingvm.vm import start as vmstart
+
         name = validate_name(name)
         with self.host.vm_lock(name):
             dom, found = vdomain.require_owned(self.conn, name)

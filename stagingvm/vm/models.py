@@ -8,6 +8,10 @@ from typing import Any
 
 from stagingvm.virt.domain import format_time
 
+# The systemd credentials (SMBIOS) that carry SSH keys into a guest: root's, and a user's own.
+ROOT_KEY_CREDENTIAL = "ssh.authorized_keys.root"
+USER_KEY_CREDENTIAL = "stagingvm.authorized_keys.{user}"
+
 
 @dataclass(frozen=True)
 class VMInfo:

@@ -28,7 +28,7 @@ from stagingvm.virt.boot import boot
 from stagingvm.vm.host import VMHost, overlay_name
 from stagingvm.vm.hostkeys import seed_known_hosts
 from stagingvm.vm.info import info
-from stagingvm.vm.models import VMInfo
+from stagingvm.vm.models import ROOT_KEY_CREDENTIAL, USER_KEY_CREDENTIAL, VMInfo
 from stagingvm.vm.readiness import Guest, wait_until_ready
 from stagingvm.vm.teardown import destroy_locked
 from stagingvm.vm.undo import Undo
@@ -36,8 +36,6 @@ from stagingvm.vm.undo import Undo
 if TYPE_CHECKING:
     import libvirt
 
-ROOT_KEY_CREDENTIAL = "ssh.authorized_keys.root"
-USER_KEY_CREDENTIAL = "stagingvm.authorized_keys.{user}"
 MAX_TEXT = 200
 STARTING_MARKER = "starting"
 """``vms/NAME/starting``: made first by a new start, removed when it returns; one left behind

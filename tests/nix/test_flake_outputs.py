@@ -86,6 +86,9 @@ def test_package_is_built_from_the_pyproject(repo: Path) -> None:
             f"--{shell} <(_PR_TEST_VM_COMPLETE=source_{shell} $out/bin/pr-test-vm)"
             in (pkg["postInstall"])
         )
+    # The generated man page, installed the nixpkgs way (installShellFiles' installManPage).
+    assert "installManPage man/pr-test-vm.1" in pkg["postInstall"]
+    assert (ROOT / "man" / "pr-test-vm.1").is_file()
     assert pkg["oldFlags"] is False
     assert pkg["main"] == "pr-test-vm"
     assert "qemu-utils/bin" in pkg["makeWrapperArgs"][-1]

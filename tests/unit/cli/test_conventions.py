@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -174,14 +175,61 @@ def test_config_hints_name_a_help_topic_not_a_repository_path(cli: Invoke, tmp_p
     assert "hint: see `pr-test-vm help configuration` for the format" in result.stderr
 
 
-def test_check_and_test_document_the_codes_they_exit_with(cli: Invoke, tmp_path: Path) -> None:
-    data = ["--uri", "test:///default", "--data-dir", str(tmp_path / "d")]
-    check = cli([*data, "check", "nosuch"])
-    assert check.exit_code == 3
-    assert cli([*data, "check", "Bad_"]).exit_code == 2
-    test = cli([*data, "test", "--image", str(tmp_path / "nonexistent.qcow2")])
-    assert test.exit_code == 3
-    for verb, codes in (("check", ("2 bad input", "3 no such VM")), ("test", ("2 bad", "3 an"))):
-        text = " ".join(cli([verb, "--help"]).stdout.split())
-        for code in codes:
-            assert code in text, (verb, code)
+def test_the_verb_is_found_past_the_global_options() -> None:
+    from stagingvm.cli.app import _verb
+
+    assert _verb(["--uri", "test:///default", "-q", "list", "--json"]) == "list"
+    assert _verb(["--uri=test:///default", "--data-dir", "/d", "lab", "up"]) == "lab"
+    assert _verb(["--debug", "--config", "list", "status"]) == "status"  # a value, not a verb
+    for whole in (["--help", "list"], ["-q", "--version"], ["--show-completion"], ["-v"], []):
+        assert _verb(whole) is None, whole
+
+
+def test_value_options_are_the_roots_own() -> None:
+    """What `_verb` skips is what the root group really takes a value for."""
+    import typer.main
+
+    from stagingvm.cli.app import VALUE_OPTIONS, WHOLE_TREE_OPTIONS, get_app
+
+    root = typer.main.get_command(get_app())
+    valued = {o for p in root.params if not getattr(p, "is_flag", False) for o in p.opts}
+    assert valued == VALUE_OPTIONS
+    eager = {o for p in root.params if getattr(p, "is_eager", False) for o in p.opts}
+    assert eager <= WHOLE_TREE_OPTIONS
+
+
+def test_an_app_for_one_verb_builds_only_it() -> None:
+    import typer.main
+
+    from stagingvm.cli.app import get_app
+
+    assert list(typer.main.get_command(get_app("list")).commands) == ["list"]  # type: ignore[attr-defined]
+    lab = typer.main.get_command(get_app("lab"))
+    assert list(lab.commands) == ["lab"]  # type: ignore[attr-defined]
+    assert "up" in lab.commands["lab"].commands  # type: ignore[attr-defined]
+    everything = typer.main.get_command(get_app("nosuch"))  # Click then suggests a verb
+    assert "list" in everything.commands and "start" in everything.commands  # type: ignore[attr-defined]
+
+
+def test_one_verb_runs_as_in_the_whole_tree(tmp_path: Path) -> None:
+    """The console script (one verb's app) answers as the whole app does: help, errors."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    env = {"PYTHONPATH": str(root), "HOME": str(tmp_path), "PATH": os.environ["PATH"]}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        code = "import sys; sys.argv[0] = 'pr-test-vm'; from stagingvm.cli.app import main; main()"
+        return subprocess.run([sys.executable, "-c", code, *args], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+    helped = run("--data-dir", str(tmp_path / "d"), "list", "--help")
+    assert helped.returncode == 0 and "Usage: pr-test-vm list [OPTIONS]" in helped.stdout
+    assert "Exit codes:" in helped.stdout
+    listed = run("list", "--uri", "test:///default", "--data-dir", str(tmp_path / "d"), "--json")
+    assert (listed.returncode, listed.stdout) == (0, "[]\n"), listed.stderr
+    typo = run("lsit")
+    assert typo.returncode == 2 and "Did you mean 'list'?" in typo.stderr
+    gone = run("status", "nosuch", "--uri", "test:///default", "--data-dir", str(tmp_path / "d"))
+    assert gone.returncode == 3 and gone.stderr.startswith("error: no VM named 'nosuch'")

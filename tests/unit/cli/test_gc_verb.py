@@ -6,11 +6,7 @@ from __future__ import annotations
 import json
 
 from stagingvm.vm.start import STARTING_MARKER
-from tests.unit.cli import test_verbs
-from tests.unit.cli.test_verbs import Driver
-
-td = test_verbs.td  # the fixtures of the verbs' tests
-vm1 = test_verbs.vm1
+from tests.unit.cli.conftest import Driver
 
 
 def test_gc_shows_then_removes_a_killed_start(vm1: Driver) -> None:

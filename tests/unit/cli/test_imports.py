@@ -66,6 +66,16 @@ def test_config_json_skips_pydantic_and_libvirt() -> None:
         assert heavy not in modules, heavy
 
 
+def test_list_loads_only_what_listing_needs(tmp_path: Path) -> None:
+    """An empty `list` (piped) draws nothing with Rich and loads no start, SSH or image code."""
+    modules = loaded_after(["list", "--uri", "test:///default", "--data-dir", str(tmp_path / "d")])
+    assert "libvirt" in modules and "stagingvm.vm.info" in modules
+    for heavy in ("rich", "paramiko", "pydantic", "stagingvm.vm.start", "stagingvm.vm.readiness",
+                  "stagingvm.virt.bases", "stagingvm.ssh.keys", "stagingvm.virt.accel",
+                  "stagingvm.cli.ci_env"):  # fmt: skip
+        assert heavy not in modules, heavy
+
+
 def test_plain_converter_converts_and_rejects() -> None:
     app = typer.Typer(add_completion=False)
 

@@ -16,9 +16,7 @@ import pytest
 from stagingvm.errors import InvalidInputError
 from stagingvm.ssh import sshconfig
 from stagingvm.ssh.target import SSHTarget
-from tests.unit.cli.test_verbs import Driver, td, vm1
-
-__all__ = ["td", "vm1"]  # the test driver fixtures of test_verbs
+from tests.unit.cli.conftest import Driver
 
 TARGET = SSHTarget(
     host="192.168.150.23",

@@ -149,3 +149,16 @@ def test_addresses_come_from_the_network_as_defined(conn: Any, routes_file: Path
     assert network.add_dhcp_host(net, drifted, mac="52:54:00:00:00:01", name="a") == (
         "192.168.150.10"
     )
+
+
+def test_network_leases_say_nothing_where_the_driver_tracks_none(
+    conn: Any, routes_file: Path
+) -> None:
+    """`list` asks the network for every lease at once; the test driver keeps none, so the
+    answer is empty and each VM's own lease lookup is used instead (real leases are compared
+    with `list` in tests/e2e/test_lifecycle.py::test_status_and_list_agree_with_libvirt)."""
+    from stagingvm.virt.address import network_leases
+
+    network.ensure_network(conn, NetworkSettings(), routes_path=routes_file)
+    assert network_leases(conn.networkLookupByName("staging")) == {}
+    assert network_leases(None) == {}
