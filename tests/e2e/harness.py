@@ -136,8 +136,11 @@ def make_run(conn: libvirt.virConnect) -> Run:
         memory=256,
         vcpus=1,
         accel=os.environ.get("STAGINGVM_E2E_ACCEL", "auto"),
-        # The tiny guest answers SSH within ~20 s under TCG; x tcg_factor this is 2 minutes.
-        timeouts=Timeouts(running=30, lease=30, banner=30, login=30, shutdown=30),
+        # The tiny guest answers SSH within ~20 s under TCG, a lab design gets its lease after
+        # 90 s on a quiet host and after more than 120 s at load 8-10 (two lab runs failed
+        # so): x tcg_factor the lease and the banner wait 4 minutes. Tests of a time-out set
+        # their own (test_guests.py).
+        timeouts=Timeouts(running=30, lease=60, banner=60, login=30, shutdown=30),
     )
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     CACHE_DIR.chmod(0o755)
