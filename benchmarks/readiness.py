@@ -172,7 +172,9 @@ def run_stagingvm_cli(run: Run, manager: Manager, name: str) -> Sample:
 
 def run_stagingvm(run: Run, manager: Manager, name: str) -> Sample:
     clock = PhaseClock()
-    manager.progress = clock
+    # The phases are the host's (vm/host.py: the VMHost every step is handed), not the
+    # Manager's own attribute: setting only that one left the clock empty (KeyError).
+    manager.progress = manager.host.progress = clock
     prober = Prober(manager.conn, run.settings.network.name, name)
     prober.start()
     t0 = time.monotonic()
