@@ -139,6 +139,11 @@ def parse_root(output: str, facts: TargetFacts) -> None:
             facts.resolved[rest[0]] = Resolved(*rest[:6])
         elif tag == "VERSION" and len(rest) >= 2:
             versions[rest[0]] = (rest[1], rest[2] if len(rest) > 2 else "")
+            if not rest[1] and len(rest) > 3 and len(facts.notes) < 32:
+                facts.notes.append(
+                    f"root ran {rest[0]} --version: no answer (exit {rest[3][:8]}"
+                    f"{', timed out' if rest[3] == '124' else ''})"
+                )
         elif tag == "DAEMON" and len(rest) >= 3:
             argv = tuple(a for a in (rest[3:] if len(rest) > 3 else []) if a)
             facts.daemons.append(Daemon(rest[0], rest[1], rest[2], argv))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 
 from stagingvm.checks.preamble import HELPER, wrap
@@ -15,8 +16,8 @@ USER_TIMEOUT = 120.0
 ROOT_TIMEOUT = 300.0
 
 
-def root_argv(policy: Policy, user_path: tuple[str, ...]) -> list[str]:
-    """Root's discovery script with its (quoted) inputs."""
+def root_argv(policy: Policy, user_path: tuple[str, ...], factor: float = 1.0) -> list[str]:
+    """Root's discovery script with its (quoted) inputs; *factor* stretches its time-outs."""
     allowed = [a.split()[0] for a in policy.sudo.allowed if a.startswith("/")]
     env = {
         "ROOTPATH": scripts.ROOT_PATH,
@@ -25,6 +26,7 @@ def root_argv(policy: Policy, user_path: tuple[str, ...]) -> list[str]:
         "ALLOWED": " ".join(dict.fromkeys(allowed)),
         "TOOLS": " ".join(scripts.TOOLS),
         "HELPER": HELPER,
+        "TF": str(max(1, math.ceil(factor))),
     }
     assigns = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items())
     return ["bash", "-c", assigns + "\n" + scripts.ROOT_SCRIPT]
@@ -38,7 +40,7 @@ def discover(root: Shell, user: Shell, policy: Policy, *, factor: float = 1.0) -
     if ev.transport_error:
         facts.notes.append(f"the user's discovery could not run: {ev.transport_error}")
     parse_user(ev.stdout, facts)
-    ev = run_evidence(root, root_argv(policy, facts.ssh_path), ROOT_TIMEOUT * factor)
+    ev = run_evidence(root, root_argv(policy, facts.ssh_path, factor), ROOT_TIMEOUT * factor)
     if ev.transport_error:
         facts.notes.append(f"root's discovery could not run: {ev.transport_error}")
     parse_root(ev.stdout, facts)

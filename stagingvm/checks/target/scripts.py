@@ -94,7 +94,7 @@ resolve() {  # RES spelled resolved dev:ino owner mode kind
   read -r id owner mode <<<"$(stat -L -c '%d:%i %U %a' "$p")"
   emit RES "$p" "$r" "$id" "$owner" "$mode" "$(kind "$r")"
 }
-declare -A VER CMP  # by resolved file: each client runs once, however many spellings it has
+declare -A VER CMP VRC  # by resolved file: each client runs once, however many spellings it has
 client() {  # CLIENT spelled origin + RES; VERSION when root may run it
   local p=$1 origin=$2 r
   [ -e "$p" ] || return
@@ -104,11 +104,14 @@ client() {  # CLIENT spelled origin + RES; VERSION when root may run it
   resolve "$p"
   r=$(readlink -f "$p")
   if [ "$(kind "$r")" = elf ] && trusted "$r"; then
-    if [ -z "${VER[$r]+x}" ]; then
-      VER[$r]=$(timeout 15 "$r" --version </dev/null 2>/dev/null | head -c 200)
-      CMP[$r]=$(timeout 30 "$r" compose version </dev/null 2>/dev/null | head -c 200)
+    if [ -z "${VER[$r]:-}" ]; then  # an answer is kept; no answer is asked again
+      VER[$r]=$(timeout $((15*TF)) "$r" --version </dev/null 2>/dev/null | head -c 200
+        exit "${PIPESTATUS[0]}")
+      VRC[$r]=$?
+      [ -n "${VER[$r]}" ] &&
+        CMP[$r]=$(timeout $((30*TF)) "$r" compose version </dev/null 2>/dev/null | head -c 200)
     fi
-    emit VERSION "$p" "${VER[$r]}" "${CMP[$r]}"
+    emit VERSION "$p" "${VER[$r]}" "${CMP[$r]:-}" "${VRC[$r]}"
   fi
 }
 seen=

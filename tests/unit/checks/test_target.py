@@ -152,3 +152,18 @@ def test_command_p_applies_only_where_the_default_path_has_a_real_client(
     if absent:
         assert "command -p" in reasons["aw-command-p"]
     assert facts.to_json()["path"]["system_default"] == ["/bin", "/usr/bin"]
+
+
+def test_a_client_that_gives_no_version_is_noted_not_real() -> None:
+    facts = TargetFacts(user="ai-worker")
+    parse_root(
+        "CLIENT\t/run/current-system/sw/bin/docker\tpath:/run/current-system/sw/bin\n"
+        "RES\t/run/current-system/sw/bin/docker\t/nix/store/x-docker/bin/docker\t1:2\troot\t555\telf\n"
+        "VERSION\t/run/current-system/sw/bin/docker\t\t\t124\n"
+        "DISCOVER-ROOT-OK\n",
+        facts,
+    )
+    assert facts.real_clients() == []
+    assert facts.notes == [
+        "root ran /run/current-system/sw/bin/docker --version: no answer (exit 124, timed out)"
+    ]
