@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-from stagingvm.checks.hardened import Paths, Spec, commands
+from stagingvm.checks.hardened import DEBIAN, NIXOS_LAB, Paths, Spec, commands, lab_spec
 from stagingvm.errors import InvalidInputError
-from stagingvm.policy import parse_policy
+from stagingvm.policy import Policy, parse_policy
 
 ALLOW = {
     "list-containers": "ps",
@@ -107,3 +107,12 @@ def policy_toml(spec: Spec, paths: Paths) -> str:
     text = "\n".join(lines) + "\n"
     parse_policy(text, source="<generated hardened policy>")
     return text
+
+
+def lab_policy(layout: str = "nixos") -> Policy:
+    """The policy for the lab's ``hardened`` (``layout="debian"``) or ``hardened-nixos``
+    guest: from the spec they are built from, with that layout's paths."""
+    paths = {"nixos": NIXOS_LAB, "debian": DEBIAN}.get(layout)
+    if paths is None:
+        raise InvalidInputError(f"unknown layout {layout!r}", hint="layouts: nixos, debian")
+    return parse_policy(policy_toml(lab_spec(), paths), source=f"<hardened {layout} policy>")

@@ -198,3 +198,10 @@ def test_cli_policy_from_module(cli: Any, tmp_path: Path) -> None:
     bad.write_text('{"user": "ai-worker"}')
     done = cli(["policy", "from-module", str(bad)])
     assert done.exit_code == 2 and "keys must be exactly" in done.stderr and not done.stdout
+
+
+def test_lab_policy_per_layout() -> None:
+    assert hardpolicy.lab_policy("nixos").host.helper == "/run/current-system/sw/bin/ai-docker"
+    assert hardpolicy.lab_policy("debian").host.helper == "/usr/local/sbin/ai-docker"
+    with pytest.raises(InvalidInputError, match="unknown layout"):
+        hardpolicy.lab_policy("arch")
