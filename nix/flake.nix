@@ -55,6 +55,8 @@
             services.staging-vm.package = lib.mkDefault self.packages.${systemOf pkgs}.stagingvm;
           };
         guest = ./guest.nix;
+        # the hardened ai-worker design (docs/hardened-design.md)
+        ai-worker = ./ai-worker.nix;
       };
 
       checks = forAllSystems (

@@ -9,15 +9,16 @@ Each recipe is the ``debian`` recipe with docker.io (from ``stagingvm.images``) 
   (``users/ai-worker.nix``) as NixOS renders them, paths adapted to Debian;
 - ``hardened``: no docker group; a root-owned helper ``/usr/local/sbin/ai-docker`` with fixed
   verbs on fixed containers, reachable only through sudo rules with exact arguments
-  (docs/hardened-design.md).
+  (docs/hardened-design.md), both generated from ``designfiles/hardened.json`` as
+  nix/ai-worker.nix generates them (``stagingvm.checks.hardened``).
 
 Each also comes in the NixOS file layout (``design-a-nixos``, ``design-b-nixos``,
 ``hardened-nixos``: the ``layout`` option, ``stagingvm.images.nixlayout``): the client only in
 a store path, the wrapper (design A) in ai-worker's per-user profile, PATH from PAM, sudo in
 /run/wrappers/bin, the sudo rules with the NixOS paths seed 002 wrote (docs/images.md).
 
-The files installed are kept verbatim in ``stagingvm/checks/designfiles/`` so they can be read and
-diffed against the seeds. ai-worker's key arrives at boot as the SMBIOS credential
+The seeds' files installed are kept verbatim in ``stagingvm/checks/designfiles/`` so they can
+be read and diffed against the seeds. ai-worker's key arrives at boot as the SMBIOS credential
 ``stagingvm.authorized_keys.ai-worker`` (see ``stagingvm.checks.access.user_credentials``).
 """
 
@@ -27,6 +28,7 @@ from functools import partial
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from stagingvm.checks import hardened as hardened_spec
 from stagingvm.errors import InvalidInputError
 from stagingvm.images.nixlayout import LAYOUTS, with_nixos_layout
 from stagingvm.images.recipe import FileSpec, UserSpec
@@ -115,20 +117,23 @@ def design_b(layout: str = "debian") -> Recipe:
 
 
 def hardened(layout: str = "debian") -> Recipe:
-    """The recommended design. NixOS layout: the helper is a system package
-    (/run/current-system/sw/bin/ai-docker, calling docker by its store path)."""
+    """The recommended design, built from the lab's spec (``designfiles/hardened.json``) by
+    ``stagingvm.checks.hardened``: the same helper and rules nix/ai-worker.nix generates.
+    NixOS layout: the helper is a system package (/run/current-system/sw/bin/ai-docker,
+    calling docker by its store path)."""
     _check_layout(layout)
-    helper = _lab_file("ai-docker")
+    spec = hardened_spec.lab_spec()
     description = "recommended: a root-owned helper with fixed verbs, exact sudo rules"
     if layout == "nixos":
         recipe = _base().layered(
             "hardened-nixos", packages=LAB_PACKAGES, users=(UserSpec(USER),),
             description=description,
         )  # fmt: skip
+        helper = hardened_spec.helper(spec, hardened_spec.NIXOS_LAB).encode()
         return with_nixos_layout(
             recipe,
-            sudoers=_lab_file("hardened-sudoers-nixos"),
-            packages={"ai-docker": {"ai-docker": _nix_ref(helper)}},
+            sudoers=hardened_spec.sudoers_nixos(spec).encode(),
+            packages={"ai-docker": {"ai-docker": helper}},
             system_packages=("ai-docker",),
         )
     return _base().layered(
@@ -136,8 +141,14 @@ def hardened(layout: str = "debian") -> Recipe:
         packages=LAB_PACKAGES,
         users=(UserSpec(USER),),
         files=(
-            FileSpec("/usr/local/sbin/ai-docker", helper, 0o755),
-            FileSpec("/etc/sudoers.d/ai-worker", _lab_file("hardened-sudoers"), 0o440),
+            FileSpec(
+                hardened_spec.DEBIAN.helper,
+                hardened_spec.helper(spec, hardened_spec.DEBIAN).encode(),
+                0o755,
+            ),
+            FileSpec(
+                "/etc/sudoers.d/ai-worker", hardened_spec.sudoers_debian(spec).encode(), 0o440
+            ),
         ),
         commands=(_visudo("/etc/sudoers.d/ai-worker"),),
         description=description,

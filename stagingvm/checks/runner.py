@@ -203,8 +203,9 @@ def _discover(s: _Session, report: CheckReport) -> bool:
     """Find the real clients, endpoints, rules and tools before anything else runs."""
     facts = s.target = discover(s.root, s.user, s.policy, factor=s.factor)
     override = s.policy.host.docker
-    s.target_values = plan.probe_values(facts, override)
-    s.premise_absent = plan.not_applicable(facts, override)
+    helper = s.policy.host.helper
+    s.target_values = plan.probe_values(facts, override, helper)
+    s.premise_absent = plan.not_applicable(facts, override, helper)
     report.target = facts.to_json()
     client = plan.real_client(facts, override)
     s.root_env = fixtures.root_env(s.policy, s.run, client)

@@ -53,6 +53,7 @@ COMMAND_MODULES: list[str] = [
     "stagingvm.cli.cmd_info",
     "stagingvm.cli.cmd_config",
     "stagingvm.cli.cmd_check",
+    "stagingvm.cli.cmd_policy",
     "stagingvm.cli.cmd_setup",
     "stagingvm.cli.cmd_test",
     "stagingvm.cli.cmd_lab",

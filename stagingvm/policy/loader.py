@@ -274,12 +274,15 @@ class _Reader:
         return model.ContainerSpec(**out)
 
     def host(self, value: object, path: KeyPath) -> model.HostSpec:
-        t = self.table(value, path, {"docker", "registry", "setuid_allowed"})
+        t = self.table(value, path, {"docker", "helper", "registry", "setuid_allowed"})
         docker = self.get(t, path, "docker", str, "")
-        if "docker" in t and not docker.startswith("/"):
-            raise self.error((*path, "docker"), "must be an absolute path")
+        helper = self.get(t, path, "helper", str, model.HostSpec.helper)
+        for key, given in (("docker", docker), ("helper", helper)):
+            if key in t and not re.fullmatch(r"(/[A-Za-z0-9._+-]+)+", given):
+                raise self.error((*path, key), "must be an absolute path")
         return model.HostSpec(
             docker=docker,
+            helper=helper,
             registry=self.get(t, path, "registry", str, model.HostSpec.registry),
             setuid_allowed=self.strings(
                 t, path, "setuid_allowed", lambda s: s.startswith("/"), "an absolute path"

@@ -86,6 +86,8 @@ class ContainerSpec:
 @dataclass(frozen=True)
 class HostSpec:
     docker: str = ""  # "" (the default): the real clients discovery finds; else this one
+    # The hardened design's helper, as its sudo rules name it (docs/hardened-design.md).
+    helper: str = "/usr/local/sbin/ai-docker"
     registry: str = "127.0.0.1:5999"
     setuid_allowed: tuple[str, ...] = ()
 

@@ -98,7 +98,7 @@ def test_default_package_app_and_modules(repo: Path) -> None:
     app = nix_eval(repo, "apps.x86_64-linux.default.program")
     assert isinstance(app, str) and app.endswith("-stagingvm/bin/pr-test-vm")
     assert nix_eval(repo, "packages.aarch64-linux.default.pname") == "stagingvm"
-    assert nix_eval(repo, "nixosModules", "builtins.attrNames") == ["default", "guest"]
+    assert nix_eval(repo, "nixosModules", "builtins.attrNames") == ["ai-worker", "default", "guest"]
     assert nix_eval(repo, "checks.x86_64-linux", "builtins.attrNames") == [
         "module-eval",
         "module-eval-previous",

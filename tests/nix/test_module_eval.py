@@ -202,7 +202,12 @@ def _table_options() -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("module", "case"), [("host", "host-defaults.nix"), ("guest", "guest-keep-boot.nix")]
+    ("module", "case"),
+    [
+        ("host", "host-defaults.nix"),
+        ("guest", "guest-keep-boot.nix"),
+        ("ai-worker", "ai-worker-seed.nix"),
+    ],
 )
 def test_docs_table_names_every_option_the_modules_touch(module: str, case: str) -> None:
     """Each NixOS option declared for the evaluation is in docs/nixos.md's table."""

@@ -230,8 +230,8 @@ HELPER_PROBES = [
         "ha-run-image-smuggle",
         HELPER,
         "an image argument carrying options",
-        'sudo -n /usr/local/sbin/ai-docker run "$IMG --privileged -v /:/host" sh -c "$HW"; '
-        'sudo -n /usr/local/sbin/ai-docker run "$IMG" -v /:/host sh -c "$HW"',
+        'sudo -n "$HELPER" run "$IMG --privileged -v /:/host" sh -c "$HW"; '
+        'sudo -n "$HELPER" run "$IMG" -v /:/host sh -c "$HW"',
         "sudo's `*` matches across arguments, so the helper itself must reject any image "
         "argument that is not exactly an allowed image.",
         _HE_FIX,
@@ -240,8 +240,7 @@ HELPER_PROBES = [
         "ha-inspect-other",
         HELPER,
         "inspect a container the helper does not list",
-        "sudo -n /usr/local/sbin/ai-docker inspect $O; "
-        'sudo -n /usr/local/sbin/ai-docker inspect "$S $O"',
+        'sudo -n "$HELPER" inspect $O; sudo -n "$HELPER" inspect "$S $O"',
         "The helper must only inspect named containers, and drop their environment.",
         _HE_FIX,
         "leak",
@@ -250,7 +249,7 @@ HELPER_PROBES = [
         "ha-run-mount-escape",
         HELPER,
         "the allowed run verb cannot reach the host",
-        "sudo -n /usr/local/sbin/ai-docker run $IMG sh -c "
+        'sudo -n "$HELPER" run $IMG sh -c '
         '"mkdir -p /m; mount /dev/vda /m; echo $N > /m$RM/$ID; cat /proc/1/environ"',
         "Containers the helper runs must have no privileges, mounts or host namespaces.",
         "Run with --cap-drop ALL, no-new-privileges, a non-root user, no network.",

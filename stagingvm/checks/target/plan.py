@@ -44,7 +44,9 @@ def real_client(facts: TargetFacts, override: str = "") -> str:
     return real[0].path.spelled if real else ""
 
 
-def probe_values(facts: TargetFacts, override: str = "") -> dict[str, str]:
+def probe_values(
+    facts: TargetFacts, override: str = "", helper_path: str = HELPER
+) -> dict[str, str]:
     """The preamble's target variables; *override* is the policy's ``[host] docker``."""
     real = [c.path.spelled for c in facts.real_clients()]
     dirs = facts.real_client_dirs()
@@ -64,10 +66,13 @@ def probe_values(facts: TargetFacts, override: str = "") -> dict[str, str]:
         "F2B": sudorules.sudo_spelling("fail2ban-client", facts),
         "SUDO": sudorules.sudo_spelling("sudo", facts) or facts.tool("sudo"),
         "BARE": "\n".join(bare),
+        "HELPER": helper_path,
     }
 
 
-def not_applicable(facts: TargetFacts, override: str = "") -> dict[str, str]:
+def not_applicable(
+    facts: TargetFacts, override: str = "", helper_path: str = HELPER
+) -> dict[str, str]:
     """``{probe id: reason}`` from root's facts alone (never from the user's output)."""
     out: dict[str, str] = {}
     for ident, tools in _NEEDS_TOOL.items():
@@ -87,10 +92,10 @@ def not_applicable(facts: TargetFacts, override: str = "") -> dict[str, str]:
             out.setdefault(ident, "the daemon serves no unix socket (root found none)")
     if not facts.compose_available():
         out["ho-compose-file"] = "docker compose is not installed (root's client has no compose)"
-    helper = facts.resolved.get(HELPER)
+    helper = facts.resolved.get(helper_path)
     if helper is None or not helper.exists:
         for ident in _NEEDS_HELPER:
-            out[ident] = f"no helper {HELPER} on this host"
+            out[ident] = f"no helper {helper_path} on this host"
     if not sudorules.sudo_runs_bare(facts):
         out["ns-sudo-bare-path"] = "no sudo rule runs sudo with a bare command name"
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import shlex
 
-from stagingvm.checks.preamble import HELPER, wrap
+from stagingvm.checks.preamble import wrap
 from stagingvm.checks.target import scripts
 from stagingvm.checks.target.facts import TargetFacts
 from stagingvm.checks.target.parse import parse_root, parse_user
@@ -25,7 +25,7 @@ def root_argv(policy: Policy, user_path: tuple[str, ...], factor: float = 1.0) -
         "USERPATH": ":".join(user_path),
         "ALLOWED": " ".join(dict.fromkeys(allowed)),
         "TOOLS": " ".join(scripts.TOOLS),
-        "HELPER": HELPER,
+        "HELPER": policy.host.helper,
         "TF": str(max(1, math.ceil(factor))),
     }
     assigns = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in env.items())

@@ -9,7 +9,7 @@
 # does before it builds (it would throw on the first list; eval.nix returns both).
 {
   libPath, # the folder of nixpkgs' lib
-  module, # "host" (nix/module.nix) or "guest" (nix/guest.nix)
+  module, # "host" (nix/module.nix), "guest" (nix/guest.nix) or "ai-worker" (nix/ai-worker.nix)
   # "25.05": qemu.ovmf is a real option; "25.11": it is the removal stub (25.11, 26.05,
   # 26.11pre); "no-ovmf": no qemu.ovmf at all, as when nixpkgs drops the stub.
   libvirtd ? "25.11",
@@ -55,6 +55,11 @@ let
     guest = common ++ [
       ./guest-options.nix
       (repo + "/nix/guest.nix")
+    ];
+    ai-worker = common ++ [
+      ./sudo.nix
+      ./docker.nix
+      (repo + "/nix/ai-worker.nix")
     ];
   };
   evaluated = lib.evalModules { modules = modules.${module} ++ [ case ]; };
@@ -104,9 +109,22 @@ let
     tmpfiles = config.systemd.tmpfiles.rules;
     credentials = config.systemd.services.systemd-tmpfiles-setup.serviceConfig.LoadCredential or [ ];
   };
+  aiWorker =
+    let
+      cfg = config.stagingvm.aiWorker;
+    in
+    {
+      inherit (cfg) spec sudoCommands;
+      helper = cfg.helper.stagingvmText;
+      helperArgs = cfg.helper.stagingvmArgs;
+      sudoers = config.security.sudo.configFile;
+      inherit (config.security.sudo) extraRules;
+      users = lib.mapAttrs (_: u: { inherit (u) extraGroups isNormalUser group; }) config.users.users;
+      systemPackages = map (p: p.name) config.environment.systemPackages;
+    };
   # Every NixOS option declared for this evaluation (stagingvm's own, the module system's
   # and hidden ones left out): docs/nixos.md's table must name each (tests/nix/test_module_eval.py).
-  ours = [ "_module" "services.staging-vm" "stagingvm.guest" ];
+  ours = [ "_module" "services.staging-vm" "stagingvm.guest" "stagingvm.aiWorker" ];
   declared = lib.filter (name: !lib.any (p: name == p || lib.hasPrefix "${p}." name) ours) (
     map (o: lib.showOption o.loc) (
       lib.filter (o: o.visible or true != false) (lib.collect lib.isOption evaluated.options)
@@ -116,5 +134,10 @@ in
 {
   inherit failedAssertions declared;
   inherit (config) warnings;
-  values = if module == "host" then host else guest;
+  values =
+    {
+      inherit host guest;
+      ai-worker = aiWorker;
+    }
+    .${module};
 }

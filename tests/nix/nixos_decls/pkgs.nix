@@ -47,7 +47,6 @@ in
       fd = drv "OVMF-fd";
     };
     gitea-actions-runner = drv "gitea-actions-runner";
-    bash = drv "bash";
     coreutils = drv "coreutils";
     curl = drv "curl";
     gawk = drv "gawk";
@@ -59,6 +58,17 @@ in
     nix = drv "nix";
     jq = drv "jq";
     openssh = drv "openssh";
+    bash = drv "bash";
+    docker = drv "docker";
+    # pkgs/build-support/trivial-builders: writeTextFile { name, text, executable,
+    # destination, checkPhase, ... }; the stand-in keeps the text for the tests.
+    writeTextFile =
+      args:
+      drv args.name
+      // {
+        stagingvmText = args.text;
+        stagingvmArgs = removeAttrs args [ "text" ];
+      };
     callPackage = _fn: _args: drv "stagingvm";
     # yaml (the runner's settings) has the same value type in formats.nix.
     formats.toml = _: format;

@@ -1,12 +1,18 @@
 # nixos/modules/config/users-groups.nix: users.users and users.groups (attrsOf submodule), and
 # the module's per-user assertions (isSystemUser xor isNormalUser; group set), which a user
-# defined only through `extraGroups` fails. Only the sub-options used here are declared.
+# defined only through `extraGroups` fails; a normal user's group defaults to "users" and its
+# home to /home/NAME (userOpts' `config`, mkIf isNormalUser). Only the sub-options used here
+# are declared.
 { lib, config, ... }:
 let
   inherit (lib) mkOption types;
   userOpts =
-    { name, ... }:
+    { name, config, ... }:
     {
+      config = lib.mkIf config.isNormalUser {
+        group = lib.mkDefault "users";
+        home = lib.mkDefault "/home/${config.name}";
+      };
       options = {
         name = mkOption {
           type = types.str;

@@ -16,6 +16,7 @@ from types import ModuleType
 
 import pytest
 
+from stagingvm.checks import hardened
 from stagingvm.errors import InvalidInputError
 from stagingvm.images import get_recipe
 from stagingvm.images.recipe import Recipe
@@ -65,7 +66,7 @@ def test_every_pam_session_gets_nixos_path(design: str) -> None:
     assert {"/usr/bin/docker", "/usr/bin/sudo"} <= moved
     sudoers = files(recipe)["/etc/sudoers"].decode()
     assert "secure_path" not in sudoers and "@includedir" not in sudoers
-    assert "root     ALL=(ALL:ALL)    SETENV: ALL" in sudoers
+    assert re.search(r"^root\s+ALL=\(ALL:ALL\)\s+SETENV: ALL$", sudoers, re.M)
 
 
 def test_design_a_nixos_wrapper_is_a_per_user_package_calling_the_store_client() -> None:
@@ -108,9 +109,12 @@ def test_hardened_nixos_helper_is_a_system_package() -> None:
     recipe = get_recipe("hardened-nixos")
     helper = files(recipe)["/usr/local/lib/stagingvm/nixos/packages/ai-docker/bin/ai-docker"]
     assert b"DOCKER=@docker@/bin/docker" in helper
+    # generated from the lab's spec, as nix/ai-worker.nix generates it (tests/nix)
+    assert helper == hardened.helper(hardened.lab_spec(), hardened.NIXOS_LAB).encode()
     assert plan(recipe)["system_packages"] == ["ai-docker"]
     sudoers = files(recipe)["/etc/sudoers"].decode()
     assert "NOPASSWD: /run/current-system/sw/bin/ai-docker ps," in sudoers
+    assert hardened.nixos_rule_line(hardened.lab_spec(), hardened.NIXOS_LAB) in sudoers
     assert "Defaults:ai-worker !setenv, env_reset" in sudoers
 
 
