@@ -26,6 +26,8 @@ APT_PACKAGES=(
   nix-bin
   # a real sshd for the SSH adapter's tests
   openssh-server openssh-client
+  # visudo checks the generated hardened sudoers (tests/unit/checks/test_hardened.py)
+  sudo
   git ca-certificates
 )
 

@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from stagingvm.boundedread import POLICY_CAP, parse_json, read_bounded
 from stagingvm.errors import InvalidInputError
 
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -163,9 +164,11 @@ def _strings_any(args: list[Any]) -> tuple[str, ...]:
 
 
 def load_spec(path: Path) -> Spec:
+    """The spec in JSON file *path* (a regular file, bounded like a policy: issue 9)."""
+    text = read_bounded(path, POLICY_CAP, "the hardened spec")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = parse_json(text, f"the hardened spec {path}")
+    except ValueError as exc:
         raise InvalidInputError(f"cannot read the hardened spec {path}: {exc}") from exc
     return parse_spec(data)
 

@@ -314,6 +314,10 @@ VERBS: dict[str, tuple[Code, ...]] = {
             "tests/unit/images/test_cache.py::test_missing_tools_are_named_with_their_package",
         ),
     ),
+    "policy from-module": (
+        _ok("the policy (TOML) is on stdout"),
+        _c(_BAD, "the spec is missing, unreadable, too big or not an allowed spec"),
+    ),
     "image list": (
         _ok("the list is on stdout"),
         _c(_BAD, "bad input: an unknown option, a bad config"),

@@ -40,10 +40,9 @@ from typing import Any
 import libvirt
 import pytest
 
-from stagingvm.checks import access
+from stagingvm.checks import access, hardpolicy
 from stagingvm.checks.reports import to_markdown
 from stagingvm.checks.vmcheck import check_vm
-from stagingvm.policy import load_policy
 from stagingvm.vm.manager import Manager
 from tests.e2e.harness import (
     CLI_CODE,
@@ -234,7 +233,9 @@ def hardened(
     try:
         if request.param == "nixos":
             _assert_nixos_layout(run, name, wrapper=False)
-        report = check_vm(manager, run.settings, load_policy("builtin:ai-worker"), name)
+        # The policy generated from the spec the recipe's helper and sudo rules come from
+        # (issue 14: `pr-test-vm policy from-module`), with this layout's paths.
+        report = check_vm(manager, run.settings, hardpolicy.lab_policy(request.param), name)
     finally:
         manager.destroy(name)
     keep_artifact(f"{design}.json", json.dumps(report.to_json(), indent=2, sort_keys=True))
@@ -329,7 +330,12 @@ def test_hardened_design_passes_everything(hardened: dict[str, Any]) -> None:
     ] + [(p["id"], p["observed"]) for p in hardened["promises"] if p["kept"] is not True]
     assert hardened["infrastructure"] == []
     assert all(p["kept"] is True for p in hardened["promises"])
+    assert _promise(hardened, "sudo-list")["kept"] and _promise(hardened, "groups")["kept"]
     assert not _escaped(hardened)
+    # the helper was really attacked (it exists: discovery did not rule its family out)
+    for probe in ("ha-run-image-smuggle", "ha-inspect-other", "ha-run-mount-escape"):
+        outcome = next(p["outcome"] for p in hardened["probes"] if p["id"] == probe)
+        assert outcome == "held", (probe, outcome)
     _controls_hold(hardened)
     _promised_operations_work(hardened)
 

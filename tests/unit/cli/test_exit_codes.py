@@ -19,6 +19,9 @@ from typer.testing import Result
 from stagingvm.cli import exitcodes
 from tests.unit.cli.conftest import Driver
 
+# The policy lab's hardened spec (the same file the lab's hardened recipes are built from).
+_LAB_SPEC = Path(__file__).parents[3] / "stagingvm" / "checks" / "designfiles" / "hardened.json"
+
 ROOT = Path(__file__).resolve().parents[3]
 Case = Callable[[Driver], Result]
 NO_LIBVIRT = "qemu+unix:///system?socket=/nonexistent/stagingvm-no-libvirt-sock"
@@ -167,6 +170,8 @@ CASES: dict[tuple[str, int], Case] = {
     ("lab exec", 4): lambda td: td("lab", "exec", "--namespace", "stagingvm-nosuch", "--", "true"),
     ("image build", 2): lambda td: _bad_config(td, "image", "build", "tiny"),
     ("image build", 3): lambda td: td("image", "build", "nosuch"),
+    ("policy from-module", 0): lambda td: td("policy", "from-module", str(_LAB_SPEC)),
+    ("policy from-module", 2): lambda td: td("policy", "from-module", "/nonexistent/spec.json"),
     ("image list", 0): lambda td: td("image", "list", "--json"),
     ("image list", 2): lambda td: _bad_config(td, "image", "list"),
     ("image rm", 0): lambda td: _cached_image(td)("image", "rm", "tiny"),
