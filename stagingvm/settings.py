@@ -38,6 +38,17 @@ class SSHSettings:
 
 
 @dataclass(frozen=True)
+class RemoteSettings:
+    """How guests of a remote libvirt host are reached (``stagingvm.ssh.jump``)."""
+
+    # "user@host[:port]" to reach guests through; "": the qemu+ssh URI's own host (none
+    # for a local URI or a remote non-SSH one).
+    jump: str = ""
+    # The key to log into that host; None: the URI's ?keyfile=, else stagingvm's own key.
+    key: Path | None = None
+
+
+@dataclass(frozen=True)
 class Timeouts:
     """Seconds for each wait phase, for a guest with working KVM.
 
@@ -67,6 +78,7 @@ class Settings:
     vcpus: int = 2
     ssh: SSHSettings = field(default_factory=SSHSettings)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
     accel: str = "auto"  # auto | kvm | tcg
 
     # Paths derived from data_dir: one place decides the layout of the data dir.

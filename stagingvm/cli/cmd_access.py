@@ -115,7 +115,16 @@ def console(
     validate_name(name)
     state = cli_state(ctx)
     if log:
-        path = state.settings.vm_dir(name) / "console.log"
+        from stagingvm.virt.connection import is_remote
+        from stagingvm.vm.host import console_log_path
+
+        path = console_log_path(state.settings, name)
+        if is_remote(state.settings.uri):
+            raise NotFoundError(
+                f"the console log of {name} is kept on its libvirt host ({path} there)",
+                hint=f"attach to the console itself (`pr-test-vm console {name}`), or read "
+                "that file on the host",
+            )
         try:
             data = path.read_bytes()
         except FileNotFoundError:

@@ -16,7 +16,7 @@ from typing import Any
 
 from stagingvm.errors import ConfigError, InvalidInputError
 from stagingvm.names import USER_RE
-from stagingvm.settings import NetworkSettings, Settings, SSHSettings, Timeouts
+from stagingvm.settings import NetworkSettings, RemoteSettings, Settings, SSHSettings, Timeouts
 
 Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
 
@@ -102,6 +102,7 @@ def _ipv4(value: Any) -> str | None:
 
 
 _NET, _SSH, _T, _S = NetworkSettings(), SSHSettings(), Timeouts(), Settings()
+_R = RemoteSettings()
 _LIBVIRT_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}"
 
 KEYS: tuple[KeySpec, ...] = (
@@ -134,6 +135,11 @@ KEYS: tuple[KeySpec, ...] = (
             _matches(USER_RE.pattern, "user name")),
     KeySpec("ssh.key", "optional-path", _SSH.key,
             "SSH private key; unset: <data_dir>/keys/id_ed25519, made on first use"),
+    KeySpec("remote.jump", "str", _R.jump,
+            "user@host[:port] guests are reached through; unset: a qemu+ssh URI's own host",
+            _matches(r"|[^\s@]+@[^\s@]+", "user@host[:port]")),
+    KeySpec("remote.key", "optional-path", _R.key,
+            "key to log into the jump host; unset: the URI's ?keyfile=, else stagingvm's key"),
     KeySpec("timeouts.running", "float", _T.running, "seconds until the domain runs",
             _positive_seconds),
     KeySpec("timeouts.lease", "float", _T.lease, "seconds until the guest has a DHCP lease",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from stagingvm.errors import NotFoundError
 from stagingvm.settings import Settings
+from stagingvm.ssh.jump import jump_for
 from stagingvm.ssh.target import SSHTarget
 from stagingvm.virt import address as vaddress
 from stagingvm.virt import domain as vdomain
@@ -138,4 +139,5 @@ def ssh_target(host: VMHost, name: str, user: str) -> SSHTarget:
         user=user,
         key_path=login_key(host.settings, user),
         known_hosts=host.settings.vm_dir(name) / "known_hosts",
+        jump=jump_for(host.settings),
     )

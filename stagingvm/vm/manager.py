@@ -20,6 +20,7 @@ from stagingvm.errors import ConflictError, InvalidInputError, NotFoundError
 from stagingvm.names import validate_name, validate_user
 from stagingvm.progress import NULL_PROGRESS, Progress
 from stagingvm.settings import Settings
+from stagingvm.ssh.jump import jump_for
 from stagingvm.ssh.keys import user_credentials
 from stagingvm.ssh.target import SSHTarget
 from stagingvm.virt import bases
@@ -108,7 +109,7 @@ class Manager:
             timeout_factor=timeout_factor,
             lock_timeout=lock_timeout,
             clock=clock or MonotonicClock(),
-            probes=probes or SSHProbes(),
+            probes=probes or SSHProbes(jump=jump_for(settings)),
             routes_path=routes_path,
         )
 
