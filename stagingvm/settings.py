@@ -70,6 +70,9 @@ class Timeouts:
 @dataclass(frozen=True)
 class Settings:
     uri: str = DEFAULT_URI
+    # Several libvirt hosts: start/test place a VM on the one with the most free memory
+    # (``stagingvm.vm.hosts``); (): just ``uri``.
+    hosts: tuple[str, ...] = ()
     network: NetworkSettings = field(default_factory=NetworkSettings)
     pool_name: str = "staging"
     storage_pool: Path = Path("/var/lib/libvirt/images/stagingvm")
@@ -80,6 +83,11 @@ class Settings:
     timeouts: Timeouts = field(default_factory=Timeouts)
     remote: RemoteSettings = field(default_factory=RemoteSettings)
     accel: str = "auto"  # auto | kvm | tcg
+
+    @property
+    def host_uris(self) -> tuple[str, ...]:
+        """The libvirt hosts VMs may run on: ``hosts``, or else just ``uri``."""
+        return self.hosts or (self.uri,)
 
     # Paths derived from data_dir: one place decides the layout of the data dir.
     @property

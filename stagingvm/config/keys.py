@@ -35,7 +35,7 @@ class Source:
 @dataclass(frozen=True)
 class KeySpec:
     key: str  # dotted TOML key, e.g. "network.subnet"
-    kind: str  # str | int | float | path | optional-path
+    kind: str  # str | int | float | path | optional-path | str-list
     default: Any
     doc: str
     check: Check | None = None
@@ -74,6 +74,15 @@ def _positive_seconds(value: Any) -> str | None:
     return None if 0 < value <= 86400 else f"{value} is out of range (more than 0, at most 86400 s)"
 
 
+def _each(check: Check) -> Check:
+    def check_all(values: Any) -> str | None:
+        if len(set(values)) != len(values):
+            return "lists a value twice"
+        return next((p for p in map(check, values) if p is not None), None)
+
+    return check_all
+
+
 def _one_of(*choices: str) -> Check:
     def check(value: Any) -> str | None:
         return None if value in choices else f"{value!r} is not one of {', '.join(choices)}"
@@ -108,6 +117,9 @@ _LIBVIRT_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}"
 KEYS: tuple[KeySpec, ...] = (
     KeySpec("uri", "str", _S.uri, "libvirt connection URI",
             _matches(r"[a-z][a-z0-9+.-]*:.*", "libvirt URI"), flag="--uri"),
+    KeySpec("hosts", "str-list", _S.hosts,
+            "several libvirt URIs: start/test pick the one with the most free memory",
+            _each(_matches(r"[a-z][a-z0-9+.-]*:.*", "libvirt URI")), flag="--uri (repeated)"),
     KeySpec("network.name", "str", _NET.name, "name of the libvirt NAT network",
             _matches(_LIBVIRT_NAME, "network name"), nixos="network.name"),
     KeySpec("network.bridge", "str", _NET.bridge, "bridge device of the network",
@@ -177,6 +189,7 @@ _TYPE_NAMES = {
     "float": "a number",
     "path": "a path (string)",
     "optional-path": "a path (string)",
+    "str-list": "an array of strings",
 }
 
 
@@ -218,6 +231,8 @@ def _parse(spec: KeySpec, raw: Any, *, origin: str, cwd: Path | None) -> Any:
                 return float(text)
             except ValueError:
                 raise ValueError(f"{raw!r} is not {expected}") from None
+        if spec.kind == "str-list":  # blanks or commas between the items
+            return tuple(item for item in re.split(r"[\s,]+", text) if item)
         if spec.kind in ("path", "optional-path"):
             if not text:
                 if spec.kind == "optional-path":
@@ -235,6 +250,10 @@ def _parse(spec: KeySpec, raw: Any, *, origin: str, cwd: Path | None) -> Any:
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             raise ValueError(f"expected {expected}, got {_toml_type(raw)}")
         return float(raw)
+    if spec.kind == "str-list":
+        if not isinstance(raw, list | tuple) or not all(isinstance(v, str) for v in raw):
+            raise ValueError(f"expected {expected}, got {_toml_type(raw)}")
+        return tuple(raw)
     if not isinstance(raw, str):
         raise ValueError(f"expected {expected}, got {_toml_type(raw)}")
     if spec.kind in ("path", "optional-path"):

@@ -71,7 +71,11 @@ class LoadedSettings:
             value = self.value(spec.key)
             src = self.sources[spec.key]
             settings[spec.key] = {
-                "value": str(value) if isinstance(value, Path) else value,
+                "value": str(value)
+                if isinstance(value, Path)
+                else list(value)
+                if isinstance(value, tuple)
+                else value,
                 "source": src.kind,
                 "detail": src.detail,
                 "env": env_var_for(spec.key),

@@ -30,8 +30,11 @@ def info(
     dom: libvirt.virDomain,
     found: vdomain.DomainFacts,
     net: libvirt.virNetwork | None,
+    *,
+    uri: str | None = None,
 ) -> VMInfo:
-    """The VMInfo of one stagingvm domain (its address from the lease only)."""
+    """The VMInfo of one stagingvm domain (its address from the lease only); its host is
+    *uri* (where it was found) or else the one its metadata records."""
     meta = found.metadata
     assert meta is not None
     code = vdomain.state(dom)
@@ -55,6 +58,7 @@ def info(
         disk_allocation=_allocation(conn, found.disk_path),
         console_log=found.console_log,
         snapshots=_snapshot_names(dom),
+        host=uri or meta.host,
     )
 
 
@@ -87,7 +91,7 @@ def _allocation(conn: libvirt.virConnect, path: str | None) -> int | None:
 
 def status(host: VMHost, name: str) -> VMInfo:
     dom, found = vdomain.require_owned(host.conn, name)
-    return info(host.conn, dom, found, host.network())
+    return info(host.conn, dom, found, host.network(), uri=host.settings.uri)
 
 
 def list_vms(host: VMHost) -> list[VMInfo]:
@@ -98,7 +102,7 @@ def list_vms(host: VMHost) -> list[VMInfo]:
     infos = []
     for dom, found in vdomain.owned_domains(host.conn):
         try:
-            infos.append(info(host.conn, dom, found, net))
+            infos.append(info(host.conn, dom, found, net, uri=host.settings.uri))
         except libvirt.libvirtError as exc:
             if error_code(exc) != libvirt.VIR_ERR_NO_DOMAIN:
                 raise  # else: destroyed by another command while we listed

@@ -194,6 +194,7 @@ def _start_with(
                 base_volume=base.volume,
                 pr_ref=vm.pr_ref,
                 label=vm.label,
+                host=settings.uri,
             ),
         )
 
