@@ -46,6 +46,9 @@ class RemoteSettings:
     jump: str = ""
     # The key to log into that host; None: the URI's ?keyfile=, else stagingvm's own key.
     key: Path | None = None
+    # An OpenSSH known_hosts file that vouches for the host's first key; None: the user's
+    # ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (what qemu+ssh itself checks).
+    known_hosts: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,8 @@ KEYS: tuple[KeySpec, ...] = (
             _matches(r"|[^\s@]+@[^\s@]+", "user@host[:port]")),
     KeySpec("remote.key", "optional-path", _R.key,
             "key to log into the jump host; unset: the URI's ?keyfile=, else stagingvm's key"),
+    KeySpec("remote.known_hosts", "optional-path", _R.known_hosts,
+            "OpenSSH known_hosts vouching for the jump host's first key; unset: ~/.ssh's"),
     KeySpec("timeouts.running", "float", _T.running, "seconds until the domain runs",
             _positive_seconds),
     KeySpec("timeouts.lease", "float", _T.lease, "seconds until the guest has a DHCP lease",

@@ -11,7 +11,8 @@ SSH connection to the libvirt host and asks it for a TCP channel to the guest (w
 The host's key is pinned like a guest's, in ``<data_dir>/hosts/known_hosts``, and host-key
 checking is never turned off. The first key of a host is accepted only when it is known
 beforehand, the way a guest's image-recorded keys are: it must be the key the user's own
-OpenSSH already trusts for that host (``~/.ssh/known_hosts``, ``/etc/ssh/ssh_known_hosts``),
+OpenSSH already trusts for that host (``~/.ssh/known_hosts``, ``/etc/ssh/ssh_known_hosts``, or
+the file ``[remote] known_hosts`` names),
 i.e. the very key libvirt's own ``qemu+ssh`` transport checked. Any other first key is
 refused; a pinned key that changes is refused with both fingerprints.
 
@@ -122,7 +123,9 @@ def jump_for(settings: Settings, uri: str | None = None) -> JumpHost | None:
         user=user or getpass.getuser(),
         key_path=key if key is not None else settings.ssh_key_path,
         known_hosts=settings.data_dir / "hosts" / "known_hosts",
-        trusted=tuple(path.expanduser() for path in TRUSTED_KNOWN_HOSTS),
+        trusted=(settings.remote.known_hosts,)
+        if settings.remote.known_hosts is not None
+        else tuple(path.expanduser() for path in TRUSTED_KNOWN_HOSTS),
     )
 
 

@@ -208,9 +208,8 @@ def test_design_a_fails_for_several_independent_reasons(
     }  # fmt: skip
 
 
-def test_design_b_fails_through_pr_test_vm_test(design_b: CIRun) -> None:
-    assert design_b.code == 10, design_b.stderr[-3000:]
-    report = design_b.report
+def assert_design_b_escapes(report: dict[str, Any]) -> dict[str, str]:
+    """What design B must let through (also on a remote host, test_remote_e2e.py)."""
     escaped = _escaped(report)
     assert {"sudo-wildcards", "root-client-files", "host-handover", "secrets"} <= set(
         escaped.values()
@@ -218,6 +217,13 @@ def test_design_b_fails_through_pr_test_vm_test(design_b: CIRun) -> None:
     for probe in ("sw-run-as-root", "sw-system-dial-stdio", "rc-env-file", "rc-cidfile",
                   "se-inspect-env", "ho-bind-root"):  # fmt: skip
         assert probe in escaped, (probe, escaped)
+    return escaped
+
+
+def test_design_b_fails_through_pr_test_vm_test(design_b: CIRun) -> None:
+    assert design_b.code == 10, design_b.stderr[-3000:]
+    report = design_b.report
+    escaped = assert_design_b_escapes(report)
     assert not [p for p in escaped.values() if p == "wrapper-parsing"]  # no wrapper, no socket
     assert _promise(report, "sudo-list")["kept"] is False
     assert _promise(report, "groups")["kept"] is True

@@ -170,3 +170,9 @@ def test_ssh_config_says_proxyjump(
     block = host_block(HostEntry("pr-1", guest_target(guest, jump, tmp_path)))
     assert f"  ProxyJump {jump.user}@127.0.0.1:{jump.port}\n" in block
     assert "ProxyJump" not in host_block(HostEntry("pr-1", guest_target(guest, None, tmp_path)))
+
+
+def test_remote_known_hosts_replaces_openssh_files(tmp_path: Path) -> None:
+    s = settings("qemu+ssh://vmhost/system", tmp_path, known_hosts=tmp_path / "kh")
+    jump = jump_for(s)
+    assert jump is not None and jump.trusted == (tmp_path / "kh",)
