@@ -229,7 +229,9 @@ def _kill(pid: int, failures: list[str]) -> None:
 
 def forget_logs(name: str) -> None:
     """The logs the second host's libvirtd and virtlogd left for VM *name* (this machine's
-    /var/log/libvirt is not replaced in its mount namespace)."""
+    /var/log/libvirt is not replaced in its mount namespace); kept with STAGINGVM_E2E_KEEP=1."""
+    if os.environ.get("STAGINGVM_E2E_KEEP") == "1":
+        return
     for log in (f"{name}.log", f"stagingvm-{name}.console.log"):
         with contextlib.suppress(FileNotFoundError):
             (Path("/var/log/libvirt/qemu") / log).unlink()

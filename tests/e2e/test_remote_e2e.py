@@ -146,7 +146,10 @@ def test_design_b_on_the_remote_host_gets_the_local_verdict(
             "test", "--image", str(build(run, "design-b")),
             "--policy", "builtin:ai-worker", "--name", name,
             "--report-json", str(out / "report.json"), "--timeout", "3000",
-            env={"STAGINGVM_MEMORY": "1024", "STAGINGVM_VCPUS": "2"},  # as the local run
+            # Memory and vCPUs as the local run; a Debian boot on a loaded machine under
+            # TCG took longer than the run's 30 s (x 4) lease wait twice here.
+            env={"STAGINGVM_MEMORY": "1024", "STAGINGVM_VCPUS": "2",
+                 "STAGINGVM_TIMEOUTS_LEASE": "120", "STAGINGVM_TIMEOUTS_BANNER": "120"},
         )  # fmt: skip
     finally:
         forget_logs(name)
