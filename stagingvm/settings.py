@@ -38,6 +38,20 @@ class SSHSettings:
 
 
 @dataclass(frozen=True)
+class RemoteSettings:
+    """How guests of a remote libvirt host are reached (``stagingvm.ssh.jump``)."""
+
+    # "user@host[:port]" to reach guests through; "": the qemu+ssh URI's own host (none
+    # for a local URI or a remote non-SSH one).
+    jump: str = ""
+    # The key to log into that host; None: the URI's ?keyfile=, else stagingvm's own key.
+    key: Path | None = None
+    # An OpenSSH known_hosts file that vouches for the host's first key; None: the user's
+    # ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts (what qemu+ssh itself checks).
+    known_hosts: Path | None = None
+
+
+@dataclass(frozen=True)
 class Timeouts:
     """Seconds for each wait phase, for a guest with working KVM.
 
@@ -59,6 +73,9 @@ class Timeouts:
 @dataclass(frozen=True)
 class Settings:
     uri: str = DEFAULT_URI
+    # Several libvirt hosts: start/test place a VM on the one with the most free memory
+    # (``stagingvm.vm.hosts``); (): just ``uri``.
+    hosts: tuple[str, ...] = ()
     network: NetworkSettings = field(default_factory=NetworkSettings)
     pool_name: str = "staging"
     storage_pool: Path = Path("/var/lib/libvirt/images/stagingvm")
@@ -67,7 +84,13 @@ class Settings:
     vcpus: int = 2
     ssh: SSHSettings = field(default_factory=SSHSettings)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
     accel: str = "auto"  # auto | kvm | tcg
+
+    @property
+    def host_uris(self) -> tuple[str, ...]:
+        """The libvirt hosts VMs may run on: ``hosts``, or else just ``uri``."""
+        return self.hosts or (self.uri,)
 
     # Paths derived from data_dir: one place decides the layout of the data dir.
     @property

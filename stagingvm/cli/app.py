@@ -201,8 +201,13 @@ def _show_version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     uri: Annotated[
-        str | None,
-        typer.Option("--uri", metavar="URI", help="libvirt URI [default: qemu:///system]."),
+        list[str] | None,
+        typer.Option(
+            "--uri",
+            metavar="URI",
+            help="libvirt URI [default: qemu:///system]; more than once: several hosts "
+            "(start/test pick the one with the most free memory).",
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None,

@@ -68,7 +68,7 @@ def ssh(
     """
     user, name = split_target(target)
     state = cli_state(ctx)
-    ssh_target = state.manager().ssh_target(name, user)
+    ssh_target = state.manager_for(name).ssh_target(name, user)
 
     from stagingvm.ssh.client import GuestSSH  # paramiko: only now
 
@@ -115,7 +115,17 @@ def console(
     validate_name(name)
     state = cli_state(ctx)
     if log:
-        path = state.settings.vm_dir(name) / "console.log"
+        from stagingvm.virt.connection import is_remote
+        from stagingvm.vm.host import console_log_path
+
+        settings = state.manager_for(name).settings if state.hosts().several else state.settings
+        path = console_log_path(settings, name)
+        if is_remote(settings.uri):
+            raise NotFoundError(
+                f"the console log of {name} is kept on its libvirt host ({path} there)",
+                hint=f"attach to the console itself (`pr-test-vm console {name}`), or read "
+                "that file on the host",
+            )
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -127,13 +137,14 @@ def console(
         sys.stdout.flush()
         return
 
-    state.manager().status(name)  # NotFoundError before we say "Connected"
+    manager = state.manager_for(name)
+    manager.status(name)  # NotFoundError before we say "Connected"
     from stagingvm.virt import console as serial  # libvirt streams: only now
 
     state.out.info(
         f"Connected to {name}'s serial console; press {serial.ESCAPE_NAME} to leave", always=True
     )
-    reason = serial.attach(state.settings.uri, name)
+    reason = serial.attach(manager.settings.uri, name)
     if reason == "closed":
         state.out.info(f"the console of {name} was closed (the guest stopped?)")
 

@@ -94,11 +94,9 @@ def build(
 
         spec = get_recipe(recipe)
         disk = build_image(spec, state.settings, progress=state.out.progress())
-        base = state.manager().import_base(
-            disk,
-            name if name is not None else validate_name(recipe, what="base image name"),
-            source_key=f"recipe:{disk.parent.name}",
-        )
+        base_name = name if name is not None else validate_name(recipe, what="base image name")
+        for manager in state.hosts().each():  # several hosts: a copy on each
+            base = manager.import_base(disk, base_name, source_key=f"recipe:{disk.parent.name}")
     elif image is not None:
         if name is None:
             raise InvalidInputError(
@@ -107,8 +105,8 @@ def build(
             )
         if not image.is_file():
             raise NotFoundError(f"image file {image} does not exist or is not a file")
-        manager = state.manager()
-        base = manager.import_base(image.resolve(), name)
+        for manager in state.hosts().each():
+            base = manager.import_base(image.resolve(), name)
     else:
         assert target is not None
         from stagingvm.nixbuild import build as nixbuild
@@ -125,7 +123,8 @@ def build(
             nixpkgs=nixpkgs,
             progress=progress,
         )
-        base = nixbuild.import_result(result, state.manager(), progress=progress)
+        for manager in state.hosts().each():
+            base = nixbuild.import_result(result, manager, progress=progress)
 
     if json_out:
         state.out.json(base.to_json())

@@ -104,7 +104,7 @@ def check(
     loaded = load_chosen_policy(state.out, policy, policy_ref)
     if families:
         loaded = only_families(loaded, families)
-    manager = state.manager()
+    manager = state.manager_for(name)
     own_key = access.user_key_path(state.settings, loaded.user.name)
     if not own_key.exists():
         state.out.warn(f"no key of {loaded.user.name}'s own at {own_key}: using stagingvm's key")
@@ -121,7 +121,7 @@ def check(
     try:
         check_vm(
             manager,
-            state.settings,
+            manager.settings,
             loaded,
             name,
             progress=state.out.progress(),

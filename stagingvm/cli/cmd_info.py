@@ -30,14 +30,20 @@ def list_vms(
       pr-test-vm list --json | jq -r '.[].name'
     """
     state = cli_state(ctx)
-    docs = [info.to_json() for info in state.manager().list()]
+    hosts = state.hosts()
+    infos, down = hosts.list()
+    if down and (not hosts.several or len(down) == len(hosts.uris)):
+        raise down[0][1]  # no host answered: that is an error, not an empty list
+    for uri, exc in down:
+        state.out.warn(f"host {uri} left out: {exc}")
+    docs = [info.to_json() for info in infos]
     if json_out:
         state.out.json(docs)
         return
     if not docs:
         state.out.info("no stagingvm VMs; start one with: pr-test-vm start NAME --base BASE")
         return
-    render.print_list(state.out, docs)
+    render.print_list(state.out, docs, hosts=state.hosts().several)
 
 
 def status(
@@ -61,7 +67,7 @@ def status(
     """
     validate_name(name)
     state = cli_state(ctx)
-    doc = state.manager().status(name).to_json()
+    doc = state.manager_for(name).status(name).to_json()
     if json_out:
         state.out.json(doc)
         return

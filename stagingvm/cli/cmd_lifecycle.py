@@ -14,6 +14,7 @@ import typer
 
 from stagingvm.cli import complete, render
 from stagingvm.cli.state import cli_state
+from stagingvm.names import validate_name
 
 NameArg = Annotated[
     str,
@@ -102,7 +103,9 @@ def start(
       pr-test-vm start lab-b --image design-b.qcow2 --user-key ai-worker
     """
     state = cli_state(ctx)
-    info = state.manager().start(
+    validate_name(name)
+    on_host = None if image is not None else validate_name(base or name, what="base image name")
+    info = state.placement(name, memory, base=on_host).start(
         name,
         base=base,
         image=image,
@@ -152,7 +155,7 @@ def stop(
 
     check_value("timeouts.shutdown", timeout, label="--timeout")
     state = cli_state(ctx)
-    state.manager().stop(name, force=force, timeout=timeout)
+    state.manager_for(name).stop(name, force=force, timeout=timeout)
     state.out.info(f"{name} is shut off")
 
 
@@ -170,7 +173,7 @@ def destroy(ctx: typer.Context, name: NameArg) -> None:
       pr-test-vm destroy pr-42
     """
     state = cli_state(ctx)
-    state.manager().destroy(name)
+    state.manager_for(name).destroy(name)
     state.out.info(f"{name} is destroyed")
 
 
@@ -189,7 +192,7 @@ def rebuild(
       pr-test-vm rebuild pr-42
     """
     state = cli_state(ctx)
-    info = state.manager().rebuild(name, wait=wait)
+    info = state.manager_for(name).rebuild(name, wait=wait)
     doc = info.to_json()
     if json_out:
         state.out.json(doc)

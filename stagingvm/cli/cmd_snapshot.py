@@ -43,7 +43,7 @@ def snapshot(
     from stagingvm.vm import snapshots
 
     state = cli_state(ctx)
-    taken = snapshots.create(state.manager(), name, snap)
+    taken = snapshots.create(state.manager_for(name), name, snap)
     if json_out:
         state.out.json(taken.to_json())
         return
@@ -80,7 +80,7 @@ def revert(
     from stagingvm.vm import snapshots
 
     state = cli_state(ctx)
-    snapshots.revert(state.manager(), name, snap, wait=wait)
+    snapshots.revert(state.manager_for(name), name, snap, wait=wait)
     state.out.info(f"{name} is back at snapshot {snap}")
 
 

@@ -57,19 +57,26 @@ def ssh_config(
     from stagingvm.ssh import sshconfig
 
     state = cli_state(ctx)
-    manager = state.manager()
     if user is not None:
         split_target(f"{user}@x")  # the same check as ssh USER@NAME
     entries = []
     if names:
         for name in names:
             target_user, vm = split_target(name)
-            entries.append(sshconfig.HostEntry(vm, manager.ssh_target(vm, target_user or user)))
+            target = state.manager_for(vm).ssh_target(vm, target_user or user)
+            entries.append(sshconfig.HostEntry(vm, target))
     else:
-        for info in manager.list():
+        hosts = state.hosts()
+        infos, down = hosts.list()
+        if down and not hosts.several:
+            raise down[0][1]
+        for uri, exc in down:
+            state.out.warn(f"host {uri} left out: {exc}")
+        for info in infos:
             if not info.ip:
                 state.out.warn(f"{info.name} has no address ({info.state}): left out")
                 continue
+            manager = hosts.manager(info.host or hosts.uris[0])
             entries.append(sshconfig.HostEntry(info.name, manager.ssh_target(info.name, user)))
     if ansible:
         state.out.json(sshconfig.ansible_inventory(entries))
@@ -116,7 +123,7 @@ def scp(
     assert remote is not None
     user, name, path = remote
     state = cli_state(ctx)
-    target = state.manager().ssh_target(name, user)
+    target = state.manager_for(name).ssh_target(name, user)
     from stagingvm.ssh.client import GuestSSH  # paramiko: only now
 
     if dst is not None:  # upload

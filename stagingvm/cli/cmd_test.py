@@ -122,14 +122,16 @@ def test(
         recipe_spec = get_recipe(recipe)  # an unknown recipe fails before anything is made
     # The policy loads before anything is built: a typo must not cost a 20-minute build.
     loaded = load_chosen_policy(state.out, policy, policy_ref)
-    runner = CheckPolicy(loaded, state.settings, state.manager(), progress=state.out.progress())
-    state.out.info(f"policy: {loaded.source} (sha256 {loaded.sha256})")
     env_pr, env_commit = pr_and_commit(os.environ)
     vm_name = (
         validate_name(name)
         if name is not None
         else vm_name_for(pr or env_pr, commit or env_commit, secrets.token_hex(2))
     )
+    # Several hosts: the one with the most free memory; the image is imported there.
+    manager = state.placement(vm_name, None)
+    runner = CheckPolicy(loaded, manager.settings, manager, progress=state.out.progress())
+    state.out.info(f"policy: {loaded.source} (sha256 {loaded.sha256})")
     request = RunRequest(
         vm_name=vm_name,
         target=target,
@@ -146,7 +148,7 @@ def test(
     state.out.info(f"test VM: {vm_name}")
     with interrupt_once():
         outcome = run_test(
-            request, state.settings, state.manager(), runner, progress=state.out.progress()
+            request, manager.settings, manager, runner, progress=state.out.progress()
         )
     for path in outcome.reports:
         state.out.info(f"report: {path}")

@@ -103,13 +103,39 @@ def list_rows(docs: Sequence[Mapping[str, Any]], now: dt.datetime | None = None)
     ]
 
 
-def print_list(out: Output, docs: Sequence[Mapping[str, Any]]) -> None:
+def host_label(uri: Any) -> str:
+    """The HOST column's short name of a libvirt URI: its host (and port), or for a URI
+    without one this machine (``local``) or the test driver's file name."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(uri, str) or not uri:
+        return DASH
+    parts = urlsplit(uri)
+    if parts.hostname:
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        return parts.hostname + (f":{port}" if port else "")
+    if parts.scheme == "test":
+        return parts.path.rstrip("/").rpartition("/")[2] or uri
+    return "local"
+
+
+def print_list(out: Output, docs: Sequence[Mapping[str, Any]], *, hosts: bool = False) -> None:
     # Name, state and address are what `list` is run for: the others go first at 80 columns.
+    # With several hosts a HOST column follows STATE; SNAPSHOTS and then HOST may go too.
+    columns: Sequence[str] = LIST_COLUMNS
+    rows = list_rows(docs)
+    if hosts:
+        columns = (*LIST_COLUMNS[:2], "HOST", *LIST_COLUMNS[2:])
+        labels = [host_label(d.get("host")) for d in docs]
+        rows = [[*row[:2], label, *row[2:]] for row, label in zip(rows, labels, strict=True)]
     out.table(
-        LIST_COLUMNS,
-        list_rows(docs),
+        columns,
+        rows,
         right=("VCPUS",),
-        droppable=("BASE", "AGE", "MEMORY", "VCPUS"),
+        droppable=("BASE", "AGE", "MEMORY", "VCPUS", *(("SNAPSHOTS", "HOST") if hosts else ())),
     )
 
 

@@ -20,12 +20,13 @@ from stagingvm.cli.output import Output
 if TYPE_CHECKING:
     from stagingvm.config.load import ConfigLocations, LoadedSettings
     from stagingvm.settings import Settings
+    from stagingvm.vm.hosts import HostSet
     from stagingvm.vm.manager import Manager
 
 
 @dataclass
 class CliState:
-    uri: str | None = None
+    uri: list[str] | None = None  # --uri given more than once: several hosts
     data_dir: Path | None = None
     config: Path | None = None
     debug: bool = False
@@ -34,6 +35,7 @@ class CliState:
     out: Output = field(default_factory=Output)
     _loaded: LoadedSettings | None = None
     _manager: Any = None
+    _hosts: Any = None
 
     def loaded(self) -> LoadedSettings:
         if self._loaded is None:
@@ -41,7 +43,11 @@ class CliState:
 
             self._loaded = load_settings(
                 env=os.environ,
-                flags={"uri": (self.uri, "--uri"), "data_dir": (self.data_dir, "--data-dir")},
+                flags={
+                    "uri": (self.uri[0] if self.uri else None, "--uri"),
+                    "hosts": (tuple(self.uri) if self.uri else None, "--uri"),
+                    "data_dir": (self.data_dir, "--data-dir"),
+                },
                 config_file=self.config,
                 locations=self.locations,
             )
@@ -66,6 +72,35 @@ class CliState:
             self._manager = Manager(self.settings, progress=self.out.progress())
         manager: Manager = self._manager
         return manager
+
+    def hosts(self) -> HostSet:
+        """Every libvirt host of the settings (``hosts``, or just ``uri``)."""
+        if self._hosts is None:
+            from stagingvm.vm.hosts import HostSet
+
+            def make(settings: Settings) -> Manager:
+                if settings.uri == self.settings.uri:
+                    return self.manager()  # one Manager (and connection) per host
+                from stagingvm.vm.manager import Manager
+
+                return Manager(settings, progress=self.out.progress())
+
+            self._hosts = HostSet(self.settings, make)
+        hosts: HostSet = self._hosts
+        return hosts
+
+    def manager_for(self, name: str) -> Manager:
+        """The Manager of the host that holds VM *name* (with one host: that host's)."""
+        hosts = self.hosts()
+        return hosts.locate(name) if hosts.several else hosts.manager(hosts.uris[0])
+
+    def placement(self, name: str, memory: int | None, base: str | None = None) -> Manager:
+        """The Manager of the host a new VM *name* goes to (see ``HostSet.place``)."""
+        hosts = self.hosts()
+        chosen = hosts.place(name, memory or self.settings.memory, base=base)
+        if hosts.several:
+            self.out.info(f"host: {chosen.settings.uri}")
+        return chosen
 
 
 def cli_state(ctx: typer.Context) -> CliState:

@@ -16,7 +16,7 @@ from typing import Any
 
 from stagingvm.errors import ConfigError, InvalidInputError
 from stagingvm.names import USER_RE
-from stagingvm.settings import NetworkSettings, Settings, SSHSettings, Timeouts
+from stagingvm.settings import NetworkSettings, RemoteSettings, Settings, SSHSettings, Timeouts
 
 Check = Callable[[Any], str | None]  # returns a problem, or None when the value is fine
 
@@ -35,7 +35,7 @@ class Source:
 @dataclass(frozen=True)
 class KeySpec:
     key: str  # dotted TOML key, e.g. "network.subnet"
-    kind: str  # str | int | float | path | optional-path
+    kind: str  # str | int | float | path | optional-path | str-list
     default: Any
     doc: str
     check: Check | None = None
@@ -74,6 +74,15 @@ def _positive_seconds(value: Any) -> str | None:
     return None if 0 < value <= 86400 else f"{value} is out of range (more than 0, at most 86400 s)"
 
 
+def _each(check: Check) -> Check:
+    def check_all(values: Any) -> str | None:
+        if len(set(values)) != len(values):
+            return "lists a value twice"
+        return next((p for p in map(check, values) if p is not None), None)
+
+    return check_all
+
+
 def _one_of(*choices: str) -> Check:
     def check(value: Any) -> str | None:
         return None if value in choices else f"{value!r} is not one of {', '.join(choices)}"
@@ -102,11 +111,15 @@ def _ipv4(value: Any) -> str | None:
 
 
 _NET, _SSH, _T, _S = NetworkSettings(), SSHSettings(), Timeouts(), Settings()
+_R = RemoteSettings()
 _LIBVIRT_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,49}"
 
 KEYS: tuple[KeySpec, ...] = (
     KeySpec("uri", "str", _S.uri, "libvirt connection URI",
             _matches(r"[a-z][a-z0-9+.-]*:.*", "libvirt URI"), flag="--uri"),
+    KeySpec("hosts", "str-list", _S.hosts,
+            "several libvirt URIs: start/test pick the one with the most free memory",
+            _each(_matches(r"[a-z][a-z0-9+.-]*:.*", "libvirt URI")), flag="--uri (repeated)"),
     KeySpec("network.name", "str", _NET.name, "name of the libvirt NAT network",
             _matches(_LIBVIRT_NAME, "network name"), nixos="network.name"),
     KeySpec("network.bridge", "str", _NET.bridge, "bridge device of the network",
@@ -134,6 +147,13 @@ KEYS: tuple[KeySpec, ...] = (
             _matches(USER_RE.pattern, "user name")),
     KeySpec("ssh.key", "optional-path", _SSH.key,
             "SSH private key; unset: <data_dir>/keys/id_ed25519, made on first use"),
+    KeySpec("remote.jump", "str", _R.jump,
+            "user@host[:port] guests are reached through; unset: a qemu+ssh URI's own host",
+            _matches(r"|[^\s@]+@[^\s@]+", "user@host[:port]")),
+    KeySpec("remote.key", "optional-path", _R.key,
+            "key to log into the jump host; unset: the URI's ?keyfile=, else stagingvm's key"),
+    KeySpec("remote.known_hosts", "optional-path", _R.known_hosts,
+            "OpenSSH known_hosts vouching for the jump host's first key; unset: ~/.ssh's"),
     KeySpec("timeouts.running", "float", _T.running, "seconds until the domain runs",
             _positive_seconds),
     KeySpec("timeouts.lease", "float", _T.lease, "seconds until the guest has a DHCP lease",
@@ -172,6 +192,7 @@ _TYPE_NAMES = {
     "float": "a number",
     "path": "a path (string)",
     "optional-path": "a path (string)",
+    "str-list": "an array of strings",
 }
 
 
@@ -213,6 +234,8 @@ def _parse(spec: KeySpec, raw: Any, *, origin: str, cwd: Path | None) -> Any:
                 return float(text)
             except ValueError:
                 raise ValueError(f"{raw!r} is not {expected}") from None
+        if spec.kind == "str-list":  # blanks or commas between the items
+            return tuple(item for item in re.split(r"[\s,]+", text) if item)
         if spec.kind in ("path", "optional-path"):
             if not text:
                 if spec.kind == "optional-path":
@@ -230,6 +253,10 @@ def _parse(spec: KeySpec, raw: Any, *, origin: str, cwd: Path | None) -> Any:
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             raise ValueError(f"expected {expected}, got {_toml_type(raw)}")
         return float(raw)
+    if spec.kind == "str-list":
+        if not isinstance(raw, list | tuple) or not all(isinstance(v, str) for v in raw):
+            raise ValueError(f"expected {expected}, got {_toml_type(raw)}")
+        return tuple(raw)
     if not isinstance(raw, str):
         raise ValueError(f"expected {expected}, got {_toml_type(raw)}")
     if spec.kind in ("path", "optional-path"):

@@ -33,7 +33,7 @@ from stagingvm.boundedread import CONFIG_CAP, parse_toml, read_bounded
 from stagingvm.config import keys
 from stagingvm.config.keys import KEYS, KeySpec, Source, env_var_for
 from stagingvm.errors import ConfigError, InvalidInputError
-from stagingvm.settings import NetworkSettings, Settings, SSHSettings, Timeouts
+from stagingvm.settings import NetworkSettings, RemoteSettings, Settings, SSHSettings, Timeouts
 
 SYSTEM_CONFIG_FILE = Path("/etc/stagingvm/config.toml")
 CONFIG_ENV_VAR = "STAGINGVM_CONFIG"
@@ -70,7 +70,11 @@ class LoadedSettings:
             value = self.value(spec.key)
             src = self.sources[spec.key]
             settings[spec.key] = {
-                "value": str(value) if isinstance(value, Path) else value,
+                "value": str(value)
+                if isinstance(value, Path)
+                else list(value)
+                if isinstance(value, tuple)
+                else value,
                 "source": src.kind,
                 "detail": src.detail,
                 "env": env_var_for(spec.key),
@@ -343,6 +347,7 @@ def _build(values: Mapping[str, Any]) -> Settings:
         "network": NetworkSettings,
         "ssh": SSHSettings,
         "timeouts": Timeouts,
+        "remote": RemoteSettings,
     }
     top: dict[str, Any] = {}
     for f in dataclasses.fields(Settings):

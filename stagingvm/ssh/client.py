@@ -18,28 +18,26 @@ Why our own wrapper rather than ``SSHClient.exec_command``:
 
 from __future__ import annotations
 
-import base64
-import logging
 import shlex
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from stagingvm.errors import HostKeyError, InvalidInputError, StagingVMError, WaitTimeoutError
+from stagingvm.errors import HostKeyError, InvalidInputError, WaitTimeoutError
 from stagingvm.ssh.channels import collect, feed_stdin, send_signal
-from stagingvm.ssh.keys import check_key_permissions
+from stagingvm.ssh.errors import SSHAuthError, SSHConnectError, SSHError, quiet_paramiko
 from stagingvm.ssh.known_hosts import (
-    HostKey,
     KnownHosts,
-    changed_key_error,
+    bad_key_error,
     host_id,
-    offered_key,
+    load_client_key,
     pinning_policy,
+    trust_pinned,
 )
 
 if TYPE_CHECKING:
@@ -49,23 +47,11 @@ if TYPE_CHECKING:
 
 # OpenSSH's sshd allows 10 sessions per connection by default; keep a margin for channels
 # that we closed but the server has not yet torn down.
+__all__ = ["CommandResult", "GuestSSH", "SSHAuthError", "SSHConnectError", "SSHError"]
+
 DEFAULT_MAX_SESSIONS = 8
 _OPEN_RETRY = 0.05  # seconds between attempts when the server refuses another channel
 KILL_GRACE = 2.0  # seconds a timed-out command gets to die after SIGKILL before we hang up
-
-
-class SSHError(StagingVMError):
-    """The guest's SSH server could not be used (exit code 7: the guest is not usable)."""
-
-    exit_code = 7
-
-
-class SSHConnectError(SSHError):
-    """No SSH connection: refused, unreachable, timed out, or dropped mid-way."""
-
-
-class SSHAuthError(SSHError):
-    """The guest refused stagingvm's key for that user."""
 
 
 @dataclass(frozen=True)
@@ -105,19 +91,43 @@ class GuestSSH:
             max_sessions = 1
         self.max_sessions = max_sessions
         self._slots = threading.BoundedSemaphore(max_sessions)
+        self._closing: list[Callable[[], None]] = []  # after the client: e.g. the jump host
 
     @classmethod
     def to(cls, target: SSHTarget, **options: Any) -> GuestSSH:
         """:meth:`connect` to *target* (host, port, user, key and pinned known_hosts);
-        *options* are connect's others (``timeout``, ``max_sessions``, ...)."""
-        return cls.connect(
-            target.host,
-            user=target.user,
-            key_path=target.key_path,
-            known_hosts=target.known_hosts,
-            port=target.port,
-            **options,
-        )
+        *options* are connect's others (``timeout``, ``max_sessions``, ...).
+
+        A target with a ``jump`` (a guest of a remote libvirt host) is reached over a
+        ``direct-tcpip`` channel of an SSH connection to that host, which this session owns.
+        """
+        jump = None
+        if target.jump is not None:
+            from stagingvm.ssh.jump import JumpConnection
+
+            jump = JumpConnection(target.jump, timeout=options.get("timeout", 10.0))
+            try:
+                options["sock"] = jump.dial(target.host, target.port, jump.timeout)
+            except BaseException:
+                jump.close()
+                raise
+        try:
+            session = cls.connect(
+                target.host,
+                user=target.user,
+                key_path=target.key_path,
+                known_hosts=target.known_hosts,
+                port=target.port,
+                **options,
+            )
+        except BaseException:
+            if jump is not None:
+                options["sock"].close()
+                jump.close()
+            raise
+        if jump is not None:
+            session._closing.append(jump.close)
+        return session
 
     @classmethod
     def connect(
@@ -131,35 +141,26 @@ class GuestSSH:
         timeout: float = 10.0,
         record_first_key: bool = False,
         max_sessions: int = DEFAULT_MAX_SESSIONS,
-        sock: socket.socket | None = None,
+        sock: socket.socket | paramiko.Channel | None = None,
     ) -> GuestSSH:
         """Connect, verify the host key, log in as *user* with the key at *key_path*.
 
         *sock*: an already connected socket to *host* to use instead of a new connection
-        (e.g. :class:`stagingvm.ssh.probe.ReplaySocket` from the banner probe); the session
-        closes it, but if this raises the caller must close it.
+        (e.g. :class:`stagingvm.ssh.probe.ReplaySocket` from the banner probe, or a channel
+        through the libvirt host from :mod:`stagingvm.ssh.jump`); the session closes it,
+        but if this raises the caller must close it.
 
         Raises HostKeyError (key unknown or changed), SSHAuthError (key refused),
         SSHConnectError (anything else on the way: refused, timed out, protocol error).
         """
         import paramiko
 
-        _quiet_paramiko()
+        quiet_paramiko()
         key_path = Path(key_path)
-        check_key_permissions(key_path)
-        try:
-            pkey = paramiko.PKey.from_path(key_path)
-        except (paramiko.SSHException, ValueError, OSError) as exc:
-            raise InvalidInputError(f"cannot load SSH key {key_path}: {exc}") from None
+        pkey = load_client_key(key_path)
         pinned = KnownHosts(known_hosts)
         client = paramiko.SSHClient()
-        for entry in pinned.keys_for(host, port):
-            blob = base64.b64decode(entry.blob)
-            try:
-                key = paramiko.PKey.from_type_string(entry.keytype, blob)
-            except paramiko.SSHException:  # a key type paramiko cannot use: ignore the line
-                continue
-            client.get_host_keys().add(entry.host, entry.keytype, key)
+        trust_pinned(client, pinned, host, port)
         client.set_missing_host_key_policy(
             pinning_policy(pinned, port=port, record_first_key=record_first_key)
         )
@@ -180,15 +181,7 @@ class GuestSSH:
             )
         except paramiko.BadHostKeyException as exc:
             client.close()
-            raise changed_key_error(
-                pinned.path,
-                offered_key(host, port, exc.key),
-                HostKey(
-                    host_id(host, port),
-                    exc.expected_key.get_name(),
-                    exc.expected_key.get_base64(),
-                ),
-            ) from None
+            raise bad_key_error(pinned.path, host, port, exc) from None
         except HostKeyError:
             client.close()
             raise
@@ -278,6 +271,8 @@ class GuestSSH:
 
     def close(self) -> None:
         self._client.close()
+        while self._closing:
+            self._closing.pop()()
 
     def __enter__(self) -> GuestSSH:
         return self
@@ -367,15 +362,6 @@ class GuestSSH:
             phase="command",
             elapsed=time.monotonic() - started,
         )
-
-
-def _quiet_paramiko() -> None:
-    """paramiko logs refused channel opens (which we retry) as errors; with no handler set up,
-    Python's last-resort handler would print them. A library does not print: a NullHandler
-    keeps them quiet unless the application configures logging (``--debug``)."""
-    logger = logging.getLogger("paramiko")
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
 
 
 def _short(command: str, limit: int = 160) -> str:

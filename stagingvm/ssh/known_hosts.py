@@ -31,9 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stagingvm import locks
-from stagingvm.errors import HostKeyError
+from stagingvm.errors import HostKeyError, InvalidInputError
 from stagingvm.names import NAME_RE
 from stagingvm.ssh.files import ensure_private_dir, write_atomic
+from stagingvm.ssh.keys import check_key_permissions
 
 if TYPE_CHECKING:
     import paramiko
@@ -187,6 +188,40 @@ def unknown_key_error(path: Path, offered: HostKey) -> HostKeyError:
 
 def offered_key(host: str, port: int, key: paramiko.PKey) -> HostKey:
     return HostKey(host_id(host, port), key.get_name(), key.get_base64())
+
+
+def load_client_key(path: Path) -> paramiko.PKey:
+    """The private key at *path* for paramiko; it must be 0600 (as OpenSSH demands)."""
+    import paramiko
+
+    check_key_permissions(path)
+    try:
+        return paramiko.PKey.from_path(path)
+    except (paramiko.SSHException, ValueError, OSError) as exc:
+        raise InvalidInputError(f"cannot load SSH key {path}: {exc}") from None
+
+
+def trust_pinned(client: paramiko.SSHClient, pinned: KnownHosts, host: str, port: int) -> None:
+    """Load the keys pinned for host:port into *client*: paramiko then accepts them and
+    refuses a different key of the same type (BadHostKeyException, see bad_key_error)."""
+    import paramiko
+
+    for entry in pinned.keys_for(host, port):
+        blob = base64.b64decode(entry.blob)
+        try:
+            key = paramiko.PKey.from_type_string(entry.keytype, blob)
+        except paramiko.SSHException:  # a key type paramiko cannot use: ignore the line
+            continue
+        client.get_host_keys().add(entry.host, entry.keytype, key)
+
+
+def bad_key_error(
+    path: Path, host: str, port: int, exc: paramiko.BadHostKeyException
+) -> HostKeyError:
+    """paramiko's refusal of a key that differs from the pinned one, as stagingvm says it."""
+    expected = exc.expected_key
+    pinned = HostKey(host_id(host, port), expected.get_name(), expected.get_base64())
+    return changed_key_error(path, offered_key(host, port, exc.key), pinned)
 
 
 def pinning_policy(

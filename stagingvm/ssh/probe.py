@@ -15,9 +15,42 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
+from typing import Any, Protocol
 
 MAX_LINE = 255  # RFC 4253: the identification line, CR LF included, is at most 255 bytes
 MAX_PRELUDE = 8192  # total bytes we read while looking for it
+
+
+class Stream(Protocol):
+    """What the probe needs of a connection: a socket, or a paramiko channel."""
+
+    def recv(self, bufsize: int, /) -> bytes: ...
+    def settimeout(self, value: float | None, /) -> None: ...
+    def close(self) -> None: ...
+
+
+Dial = Callable[[str, int, float], Any]
+"""(host, port, timeout) -> a connected Stream; raises OSError when there is none."""
+
+
+class ReplayStream:
+    """A connected stream (a channel through a libvirt host) whose first ``recv`` calls
+    return *replay*; everything else is the stream's own (paramiko uses it as a socket)."""
+
+    def __init__(self, stream: Any, replay: bytes) -> None:
+        self._stream = stream
+        self._replay = replay
+
+    def recv(self, bufsize: int) -> bytes:
+        if self._replay:
+            out, self._replay = self._replay[:bufsize], self._replay[bufsize:]
+            return out
+        data: bytes = self._stream.recv(bufsize)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class ReplaySocket(socket.socket):
@@ -38,27 +71,35 @@ class ReplaySocket(socket.socket):
         return super().recv(bufsize, flags)
 
 
-def read_banner(host: str, port: int = 22, timeout: float = 1.0) -> str | None:
+def read_banner(
+    host: str, port: int = 22, timeout: float = 1.0, dial: Dial | None = None
+) -> str | None:
     """The server's identification line (``SSH-2.0-OpenSSH_9.2``), or None.
 
     *timeout* bounds the whole probe (connect and read), not each step.
     """
-    found = open_banner(host, port, timeout)
+    found = open_banner(host, port, timeout, dial)
     if found is None:
         return None
     found[1].close()
     return found[0]
 
 
-def open_banner(host: str, port: int = 22, timeout: float = 1.0) -> tuple[str, ReplaySocket] | None:
+def open_banner(
+    host: str, port: int = 22, timeout: float = 1.0, dial: Dial | None = None
+) -> tuple[str, ReplaySocket | ReplayStream] | None:
     """Like :func:`read_banner`, but keep the connection: (banner, socket) or None.
 
     The socket replays every byte read so far, the identification line included, so an SSH
     client can start on it as if it had just connected. The caller closes it.
     """
     deadline = time.monotonic() + timeout
+    sock: Any
     try:
-        sock = socket.create_connection((host, port), timeout=timeout)
+        if dial is None:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        else:
+            sock = dial(host, port, timeout)
     except OSError:  # refused, unreachable, time-out
         return None
     try:
@@ -69,10 +110,12 @@ def open_banner(host: str, port: int = 22, timeout: float = 1.0) -> tuple[str, R
         sock.close()
         return None
     banner, received = found
-    return banner, ReplaySocket(sock, received)
+    if isinstance(sock, socket.socket):
+        return banner, ReplaySocket(sock, received)
+    return banner, ReplayStream(sock, received)
 
 
-def _read_identification(sock: socket.socket, deadline: float) -> tuple[str, bytes] | None:
+def _read_identification(sock: Stream, deadline: float) -> tuple[str, bytes] | None:
     """The identification line and every byte received (it included), or None."""
     buffer = b""
     received = b""

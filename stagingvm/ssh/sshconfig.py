@@ -5,6 +5,11 @@ known_hosts file with ``StrictHostKeyChecking yes``: OpenSSH (ssh, scp, sftp, rs
 ansible) then checks the very keys stagingvm pinned, and refuses any other. Nothing here
 ever writes ``StrictHostKeyChecking no`` or ``accept-new``.
 
+A guest of a remote libvirt host gets ``ProxyJump user@host[:port]`` (the host of the
+``qemu+ssh://`` URI or ``[remote] jump``): OpenSSH goes through that host with the user's own
+ssh setup (keys, ``~/.ssh/known_hosts``), which is what libvirt's ``qemu+ssh`` transport uses
+too; stagingvm's own connections pin the host in ``<data_dir>/hosts/known_hosts``.
+
 Values are quoted for OpenSSH's config parser; a value it cannot represent (a double quote
 or a line break in a path) is refused rather than written wrongly.
 """
@@ -57,6 +62,8 @@ def host_block(entry: HostEntry) -> str:
         ("KbdInteractiveAuthentication", "no"),
         ("LogLevel", "ERROR"),
     ]
+    if t.jump is not None:
+        options.append(("ProxyJump", _value(t.jump.spec, "jump host")))
     lines = [f"Host {alias}"] + [f"  {key} {value}" for key, value in options]
     return "\n".join(lines) + "\n"
 
@@ -82,6 +89,7 @@ def ansible_inventory(entries: Sequence[HostEntry]) -> dict[str, object]:
                     f"-o UserKnownHostsFile={_value(str(t.known_hosts), 'known_hosts path')}",
                     "-o GlobalKnownHostsFile=/dev/null",
                     "-o StrictHostKeyChecking=yes",
+                    *([f"-o ProxyJump={_value(t.jump.spec, 'jump host')}"] if t.jump else []),
                 ]
             ),
         }

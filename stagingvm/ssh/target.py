@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stagingvm.ssh.jump import JumpHost
 
 
 @dataclass(frozen=True)
@@ -15,3 +19,5 @@ class SSHTarget:
     user: str
     key_path: Path
     known_hosts: Path
+    jump: JumpHost | None = None
+    """The libvirt host to go through (a guest of a remote host); None: connect directly."""

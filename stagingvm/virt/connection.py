@@ -71,6 +71,15 @@ def connect(uri: str) -> libvirt.virConnect:
         return conn
 
 
+def is_remote(uri: str) -> bool:
+    """Does *uri* name a libvirtd on another machine (``qemu+ssh://host/system``)? A URI
+    with no host, or the ``unix`` transport, is this machine's."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    return bool(parts.hostname) and parts.scheme.partition("+")[2] != "unix"
+
+
 def _check_test_driver_file(uri: str) -> None:
     """``test:///FILE.xml`` naming no file: say so, before libxml2 prints its own warning."""
     if not uri.startswith("test:///") or uri == "test:///default":

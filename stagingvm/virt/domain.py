@@ -66,6 +66,8 @@ class Metadata:
     base_volume: str
     pr_ref: str | None = None
     label: str | None = None
+    host: str | None = None
+    """The libvirt URI the VM was placed through (``stagingvm.vm.hosts``)."""
 
     def to_element(self) -> ET.Element:
         root = ET.Element(xmlrender.ns_tag("vm"))
@@ -76,6 +78,8 @@ class Metadata:
             ET.SubElement(root, xmlrender.ns_tag("pr-ref")).text = self.pr_ref
         if self.label is not None:
             ET.SubElement(root, xmlrender.ns_tag("label")).text = self.label
+        if self.host is not None:
+            ET.SubElement(root, xmlrender.ns_tag("host")).text = self.host
         return root
 
     @classmethod
@@ -88,12 +92,14 @@ class Metadata:
             return None
         pr_ref = children.get("pr-ref")
         label = children.get("label")
+        host = children.get("host")
         return cls(
             created_at=created,
             base=base.text or "",
             base_volume=base.get("volume", ""),
             pr_ref=pr_ref.text if pr_ref is not None else None,
             label=label.text if label is not None else None,
+            host=host.text if host is not None else None,
         )
 
 

@@ -18,13 +18,27 @@ from stagingvm.progress import Progress
 from stagingvm.settings import Settings
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt import network, storage
-from stagingvm.virt.connection import connect
+from stagingvm.virt.connection import connect, is_remote
 
 if TYPE_CHECKING:
     import libvirt
 
     from stagingvm.vm.readiness import Probes
     from stagingvm.vm.waits import Clock
+
+
+REMOTE_CONSOLE_DIR = Path("/var/log/libvirt/qemu")
+"""libvirt's own log directory, on every host with the QEMU driver."""
+
+
+def console_log_path(settings: Settings, name: str) -> Path:
+    """Where the libvirt host's virtlogd writes VM *name*'s console output: the VM's folder
+    in the data dir for a local libvirtd; on a remote host libvirt's own log directory (the
+    runner's data dir need not exist there, and virtlogd makes no folders). A remote VM's
+    log is read through ``pr-test-vm console`` (the stream), not from that file."""
+    if is_remote(settings.uri):
+        return REMOTE_CONSOLE_DIR / f"stagingvm-{name}.console.log"
+    return settings.vm_dir(name) / "console.log"
 
 
 def overlay_name(name: str) -> str:
@@ -67,9 +81,10 @@ class VMHost:
         """How a start checks SSH (the real probes unless a test gave its own), made on first
         use: ``list`` and ``status`` never need them."""
         if self._probes is None:
+            from stagingvm.ssh.jump import jump_for
             from stagingvm.vm.readiness import SSHProbes
 
-            self._probes = SSHProbes()
+            self._probes = SSHProbes(jump=jump_for(self.settings))
         return self._probes
 
     @probes.setter

@@ -31,8 +31,11 @@ def info(
     found: vdomain.DomainFacts,
     net: libvirt.virNetwork | None,
     leases: Mapping[str, str] | None = None,
+    *,
+    uri: str | None = None,
 ) -> VMInfo:
-    """The VMInfo of one stagingvm domain (its address from the lease only).
+    """The VMInfo of one stagingvm domain (its address from the lease only); its host is
+    *uri* (where it was found) or else the one its metadata records.
 
     *leases* (MAC -> IPv4 of the network's leases, asked once for a whole list) saves the
     per-domain lookup; a MAC without a lease there is still looked up on its own."""
@@ -61,6 +64,7 @@ def info(
         disk_allocation=_allocation(conn, found.disk_path),
         console_log=found.console_log,
         snapshots=_snapshot_names(dom),
+        host=uri or meta.host,
     )
 
 
@@ -93,7 +97,7 @@ def _allocation(conn: libvirt.virConnect, path: str | None) -> int | None:
 
 def status(host: VMHost, name: str) -> VMInfo:
     dom, found = vdomain.require_owned(host.conn, name)
-    return info(host.conn, dom, found, host.network())
+    return info(host.conn, dom, found, host.network(), uri=host.settings.uri)
 
 
 def list_vms(host: VMHost) -> list[VMInfo]:
@@ -105,7 +109,7 @@ def list_vms(host: VMHost) -> list[VMInfo]:
     infos = []
     for dom, found in vdomain.owned_domains(host.conn):
         try:
-            infos.append(info(host.conn, dom, found, net, leases))
+            infos.append(info(host.conn, dom, found, net, leases, uri=host.settings.uri))
         except libvirt.libvirtError as exc:
             if error_code(exc) != libvirt.VIR_ERR_NO_DOMAIN:
                 raise  # else: destroyed by another command while we listed
@@ -140,10 +144,13 @@ def login_key(settings: Settings, user: str) -> Path:
 
 def ssh_target(host: VMHost, name: str, user: str) -> SSHTarget:
     """How to reach *name* as *user* (see ``login_key``)."""
+    from stagingvm.ssh.jump import jump_for  # paramiko and keys: not for `list`
+
     return SSHTarget(
         host=address(host, name),
         port=22,
         user=user,
         key_path=login_key(host.settings, user),
         known_hosts=host.settings.vm_dir(name) / "known_hosts",
+        jump=jump_for(host.settings),
     )

@@ -34,6 +34,8 @@ class VMInfo:
     console_log: str | None
     snapshots: tuple[str, ...] = ()
     """Names of its snapshots (``pr-test-vm snapshot``), oldest first."""
+    host: str | None = None
+    """The libvirt URI of the host it runs on (recorded in its metadata when it was made)."""
 
     @property
     def running(self) -> bool:
@@ -67,4 +69,5 @@ class VMInfo:
             "disk": {"path": self.disk_path, "allocation_bytes": self.disk_allocation},
             "console_log": self.console_log,
             "snapshots": list(self.snapshots),
+            "host": self.host,
         }

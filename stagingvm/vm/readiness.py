@@ -12,11 +12,10 @@ starts the moment sshd greets instead of after a poll interval and a second conn
 
 from __future__ import annotations
 
-import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stagingvm.errors import HostKeyError, InvalidInputError, StagingVMError
 from stagingvm.progress import NULL_PROGRESS, Progress
@@ -28,6 +27,8 @@ from stagingvm.vm.waits import Clock, Phase, PhaseRunner
 
 if TYPE_CHECKING:
     import libvirt
+
+    from stagingvm.ssh.jump import JumpConnection, JumpHost
 
 SSH_PORT = 22
 BANNER_PROBE_TIMEOUT = 2.0
@@ -65,12 +66,30 @@ class SSHProbes:
 
     The connection that saw the banner is kept (one per host) and the next login to that
     host goes over it; later attempts connect afresh. :meth:`release` closes a kept one.
+    With *jump* (a guest of a remote libvirt host) every connection is a channel through
+    one SSH connection to that host, kept while a wait lasts (``stagingvm.ssh.jump``).
     """
 
-    def __init__(self, port: int = SSH_PORT) -> None:
+    def __init__(self, port: int = SSH_PORT, *, jump: JumpHost | None = None) -> None:
         self.port = port  # of the logins (the banner probe is told its port)
         self._lock = threading.Lock()
-        self._kept: dict[tuple[str, int], socket.socket] = {}
+        self._kept: dict[tuple[str, int], Any] = {}
+        self._jump: JumpConnection | None = None
+        if jump is not None:
+            from stagingvm.ssh.jump import JumpConnection
+
+            self._jump = JumpConnection(jump)
+
+    def _dial(self, host: str, port: int, timeout: float) -> Any:
+        """A channel through the libvirt host; a refused one is an OSError, as for a socket
+        (the guest's sshd is not up yet). The host itself failing is raised as it is."""
+        from stagingvm.ssh.jump import JumpChannelError
+
+        assert self._jump is not None
+        try:
+            return self._jump.dial(host, port, timeout)
+        except JumpChannelError as exc:
+            raise ConnectionRefusedError(str(exc)) from None
 
     def prepare(self) -> None:
         """Import the SSH client now (it takes a noticeable part of a second on a slow host),
@@ -80,7 +99,7 @@ class SSHProbes:
     def banner(self, host: str, port: int, timeout: float) -> str | None:
         from stagingvm.ssh.probe import open_banner
 
-        found = open_banner(host, port, timeout)
+        found = open_banner(host, port, timeout, None if self._jump is None else self._dial)
         if found is None:
             return None
         line, sock = found
@@ -89,8 +108,10 @@ class SSHProbes:
 
     def release(self, host: str, port: int = SSH_PORT) -> None:
         self._keep(host, port, None)
+        if self._jump is not None:
+            self._jump.close()  # the next wait connects afresh
 
-    def _keep(self, host: str, port: int, sock: socket.socket | None) -> None:
+    def _keep(self, host: str, port: int, sock: Any) -> None:
         """Keep *sock* for host:port (None: keep nothing); close what was kept before."""
         with self._lock:
             old = self._kept.pop((host, port), None)
@@ -99,7 +120,7 @@ class SSHProbes:
         if old is not None:
             old.close()
 
-    def _take(self, host: str, port: int) -> socket.socket | None:
+    def _take(self, host: str, port: int) -> Any:
         with self._lock:
             return self._kept.pop((host, port), None)
 
@@ -119,6 +140,11 @@ class SSHProbes:
         from stagingvm.ssh.client import GuestSSH
 
         sock = self._take(host, self.port)
+        if sock is None and self._jump is not None:
+            try:
+                sock = self._dial(host, self.port, timeout)
+            except OSError:
+                return False
         try:
             ssh = GuestSSH.connect(
                 host,

@@ -25,7 +25,7 @@ from stagingvm.virt import bases, network, storage
 from stagingvm.virt import domain as vdomain
 from stagingvm.virt.bases import BaseImage
 from stagingvm.virt.boot import boot
-from stagingvm.vm.host import VMHost, overlay_name
+from stagingvm.vm.host import VMHost, console_log_path, overlay_name
 from stagingvm.vm.hostkeys import seed_known_hosts
 from stagingvm.vm.info import info
 from stagingvm.vm.models import ROOT_KEY_CREDENTIAL, USER_KEY_CREDENTIAL, VMInfo
@@ -106,7 +106,7 @@ def start_again(
     host.ensure_host()  # after a host reboot the network may be down
     _domain_type, factor = host.accel()
     net = network.require(host.conn, host.settings.network.name)
-    boot(dom, host.settings.vm_dir(name) / "console.log", progress=host.progress)
+    boot(dom, console_log_path(host.settings, name), progress=host.progress)
     try:
         if wait and found.mac is not None:
             wait_ready(host, dom, name, mac=found.mac, net=net, factor=factor)
@@ -168,7 +168,7 @@ def _start_with(
     net = network.require(host.conn, settings.network.name)
     mac = (vm.mac or network.new_mac(net)).lower()
     vm_dir = settings.vm_dir(name)
-    console_log = vm_dir / "console.log"
+    console_log = console_log_path(settings, name)
     seeded = bool(base.host_keys)  # else: trust on first use (the wait pins the first key)
 
     def spec(disk: str) -> vdomain.DomainSpec:
@@ -192,6 +192,7 @@ def _start_with(
                 base_volume=base.volume,
                 pr_ref=vm.pr_ref,
                 label=vm.label,
+                host=settings.uri,
             ),
         )
 
@@ -303,7 +304,7 @@ def wait_ready(
         dom=dom,
         mac=mac,
         network=net,
-        console_log=vm_dir / "console.log",
+        console_log=console_log_path(settings, name),
         user=settings.ssh.user,
         key_path=settings.ssh_key_path,
         known_hosts=vm_dir / "known_hosts",

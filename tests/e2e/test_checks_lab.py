@@ -303,14 +303,20 @@ def test_design_a_fails_for_several_independent_reasons(
     }  # fmt: skip
 
 
-def test_design_b_fails_through_pr_test_vm_test(design_b: CIRun) -> None:
-    assert design_b.code == 10, design_b.stderr[-3000:]
-    report = design_b.report
+def assert_design_b_escapes(report: dict[str, Any]) -> dict[str, str]:
+    """What design B must let through (also on a remote host, test_remote_e2e.py)."""
     escaped = _escaped(report)
     assert set(escaped.values()) >= DESIGN_B_FAMILIES, escaped
     for probe in DESIGN_B_PROBES:
         assert probe in escaped, (probe, escaped)
     _with_evidence(report, set(escaped))
+    return escaped
+
+
+def test_design_b_fails_through_pr_test_vm_test(design_b: CIRun) -> None:
+    assert design_b.code == 10, design_b.stderr[-3000:]
+    report = design_b.report
+    escaped = assert_design_b_escapes(report)
     assert not [p for p in escaped.values() if p == "wrapper-parsing"]  # no wrapper, no socket
     assert _promise(report, "sudo-list")["kept"] is False
     assert _promise(report, "groups")["kept"] is True

@@ -56,6 +56,25 @@ def test_list_at_80_columns_keeps_name_state_and_ip(
     assert header[:3] == ["NAME", "STATE", "IP"] and "BASE" not in header  # BASE went first
 
 
+def test_list_of_several_hosts_at_80_columns_keeps_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tty = terminal(monkeypatch)
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "1")
+    docs = [
+        {**DOCS[0], "host": "qemu+ssh://ci@vmhost-a.example.org:2222/system"},
+        {**DOCS[1], "host": "qemu:///system"},
+    ]
+    render.print_list(Output(), docs, hosts=True)
+    text = tty[0].getvalue()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "…" not in text
+    header = text.splitlines()[0].split()
+    assert header[:4] == ["NAME", "STATE", "HOST", "IP"]
+    assert "vmhost-a.example.org:2222" in text and " local " in text
+
+
 def test_wide_terminal_shows_every_column(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
