@@ -55,11 +55,18 @@ def _configuration_nix(td: Driver) -> str:
 
 
 def _host_route() -> str | None:
-    """A network the host routes to (not the default route), as CIDR, from /proc/net/route."""
+    """A network the host routes to (not the default route), as CIDR, from /proc/net/route;
+    not one through stagingvm's own default bridge (setup skips those: its own network, up
+    already, e.g. inside the lab's namespace)."""
     import ipaddress
 
+    from stagingvm.settings import Settings
+
+    own = Settings().network.bridge
     for line in Path("/proc/net/route").read_text().splitlines()[1:]:
         fields = line.split()
+        if fields[0] == own:
+            continue
         dest, mask = (int(fields[i], 16).to_bytes(4, "little") for i in (1, 7))
         if mask != bytes(4):
             net = ipaddress.IPv4Network(
