@@ -69,6 +69,7 @@ class _Session:
         self.factor = timeout_factor
         self.root_env = fixtures.root_env(policy, run)
         self.target: TargetFacts | None = None
+        self.client = ""  # the real client discovery found (root runs it, never a wrapper)
         self.target_values: dict[str, str] = {}
         self.premise_absent: dict[str, str] = {}  # probe id -> why (root-side facts only)
         self.dkmode = "none"
@@ -207,7 +208,7 @@ def _discover(s: _Session, report: CheckReport) -> bool:
     s.target_values = plan.probe_values(facts, override, helper)
     s.premise_absent = plan.not_applicable(facts, override, helper)
     report.target = facts.to_json()
-    client = plan.real_client(facts, override)
+    client = s.client = plan.real_client(facts, override)
     s.root_env = fixtures.root_env(s.policy, s.run, client)
     if not client:
         report.infrastructure.append(
@@ -307,9 +308,7 @@ def _run(s: _Session, report: CheckReport) -> None:
 
 def _root_look(s: _Session, report: CheckReport) -> bool:
     """Root makes the witness directory and looks which probes cannot apply here."""
-    assert s.target is not None  # discovery ran first
-    client = plan.real_client(s.target, s.policy.host.docker)
-    body = witness.SETUP + applicability.script(s.policy.user.name, client)
+    body = witness.SETUP + applicability.script(s.policy.user.name, s.client)
     ev = s.as_root(body, 120)
     found = applicability.parse(ev.stdout)
     if "WITNESS-SETUP-OK" not in ev.stdout or found is None:

@@ -88,9 +88,10 @@ kind() { local h=; [ -f "$1" ] || { echo other; return; }  # never open a FIFO o
   LC_ALL=C IFS= read -r -n 4 -d '' h < "$1" 2>/dev/null
   case $h in $'\x7f'ELF*) echo elf ;; '#!'*) echo script ;; '') echo empty ;;
     *) echo other ;; esac }
-resolve() {  # RES spelled resolved dev:ino owner mode kind
-  local p=$1 r id owner mode; [ -e "$p" ] || { emit RES "$p" "" "" "" "" missing; return; }
-  r=$(readlink -f "$p")
+resolve() {  # RES spelled resolved dev:ino owner mode kind; $RESOLVED: the file it runs
+  local p=$1 r id owner mode; RESOLVED=
+  [ -e "$p" ] || { emit RES "$p" "" "" "" "" missing; return; }
+  r=$(readlink -f "$p"); RESOLVED=$r
   read -r id owner mode <<<"$(stat -L -c '%d:%i %U %a' "$p")"
   emit RES "$p" "$r" "$id" "$owner" "$mode" "$(kind "$r")"
 }
@@ -102,7 +103,7 @@ client() {  # CLIENT spelled origin + RES; VERSION when root may run it
   case " $seen " in *" $p "*) return ;; esac  # one look per path, however often it is met
   seen="$seen $p"
   resolve "$p"
-  r=$(readlink -f "$p")
+  r=$RESOLVED
   if [ "$(kind "$r")" = elf ] && trusted "$r"; then
     if [ -z "${VER[$r]:-}" ]; then  # an answer is kept; no answer is asked again
       VER[$r]=$(timeout $((15*TF)) "$r" --version </dev/null 2>/dev/null | head -c 200

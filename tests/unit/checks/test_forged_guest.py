@@ -12,7 +12,6 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -22,10 +21,9 @@ from stagingvm.checks.runner import run_check
 from stagingvm.checks.verdict import raise_for_verdict
 from stagingvm.errors import CheckInfrastructureError
 from stagingvm.policy import load_policy
+from tests.unit.checks.test_target import LAYOUTS, RECORDED
 
 # Discovery is answered with what real lab guests printed (see test_target.py).
-RECORDED = Path(__file__).parent / "recorded"
-LAYOUTS = ("design-b", "design-b-nixos")
 # What root's discovery on both recorded guests found missing (no helper, no compose, no
 # fail2ban): these probes are not applicable on root's word, whatever the user says.
 ROOT_FOUND_ABSENT = (
